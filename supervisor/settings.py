@@ -1,0 +1,284 @@
+"""Validated settings, fixed at start: a TOML file, overridable from `SUPERVISOR_…` variables.
+
+Lookup order for the file: `--config PATH`, else `$SUPERVISOR_CONFIG`, else `./supervisor.toml`.
+Actors get these objects; nothing below the CLI reads `os.environ` for settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from supervisor.errors import ConfigError
+
+DEFAULT_CONFIG = "supervisor.toml"
+ENV_PREFIX = "SUPERVISOR_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Strict):
+    """Where a deployment's code comes from: a git repository (`url`) or a local directory (`path`)."""
+
+    url: str | None = Field(None, description="git remote URL (file://, https://, ssh://)")
+    path: Path | None = Field(None, description="a local directory used as is, never pulled")
+    branch: str = Field("main", description="branch to follow (ignored when `commit` is set)")
+    commit: str | None = Field(None, description="pin the deployment to this commit sha")
+    pull_interval: float = Field(60.0, gt=0, description="s between pulls of the remote")
+    token_env: str | None = Field(
+        None, description="name of the env var holding an HTTPS token for the remote"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("set exactly one of `url` or `path`")
+        return self
+
+
+class DeploymentSettings(_Strict):
+    """One deployment: what to run, when, and within which limits."""
+
+    name: str = Field(min_length=1, description="unique name of the deployment")
+    command: tuple[str, ...] | None = Field(None, description="argv list to run; never a shell string")
+    entrypoint: str | None = Field(
+        None, description="`path/to/file.py:func` or `package.module:func`, called with the parameters"
+    )
+    parameters: dict[str, Any] = Field(default_factory=dict, description="default run parameters")
+    interval: float | None = Field(None, gt=0, description="schedule: every N seconds")
+    anchor: str | None = Field(None, description="ISO-8601 anchor of an interval schedule")
+    cron: str | None = Field(None, description="schedule: a 5-field cron expression")
+    rrule: str | None = Field(None, description="schedule: an RFC 5545 recurrence rule")
+    timezone: str = Field("UTC", description="IANA timezone of the schedule (DST-correct)")
+    kill_grace: float | None = Field(
+        None, ge=0, description="s from SIGTERM to SIGKILL; overrides [supervisor]"
+    )
+    timeout: float | None = Field(None, gt=0, description="s a run may take before it is killed")
+    tags: tuple[str, ...] = Field((), description="free-form labels")
+    cwd: Path | None = Field(None, description="working directory (relative to the config file)")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    storage: StorageSettings | None = Field(None, description="where the code comes from")
+
+    @field_validator("name")
+    @classmethod
+    def _name_chars(cls, value: str) -> str:
+        if "/" in value or "%" in value:
+            raise ValueError("must not contain '/' or '%'")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or not value[0]):
+            raise ValueError("must be a non-empty argv list")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _what_and_when(self) -> Self:
+        if (self.command is None) == (self.entrypoint is None):
+            raise ValueError("set exactly one of `command` or `entrypoint`")
+        schedules = [k for k in ("interval", "cron", "rrule") if getattr(self, k) is not None]
+        if len(schedules) > 1:
+            raise ValueError(f"set at most one schedule, got {', '.join(schedules)}")
+        if self.entrypoint is not None and ":" not in self.entrypoint:
+            raise ValueError(f"entrypoint {self.entrypoint!r} must look like 'file.py:func'")
+        # Imported here: schedules pulls in croniter/dateutil, which the settings type need not.
+        from supervisor.schedules import validate_schedule
+
+        validate_schedule(self)
+        return self
+
+    @property
+    def schedule_kind(self) -> str | None:
+        return next((k for k in ("interval", "cron", "rrule") if getattr(self, k) is not None), None)
+
+
+class SupervisorSection(_Strict):
+    """The `[supervisor]` table."""
+
+    name: str = Field("default", min_length=1, description="this supervisor's name; no '/' or '%'")
+    limit: int = Field(4, ge=1, description="most runs at once")
+    poll_interval: float = Field(1.0, gt=0, description="s between scheduled-run polls")
+    poll_jitter: float = Field(0.0, ge=0, description="up to this many s added to each poll")
+    prefetch: float = Field(10.0, ge=0, description="s ahead to read scheduled runs")
+    cancel_poll_interval: float = Field(0.5, gt=0, description="s between cancellation polls")
+    kill_grace: float = Field(10.0, ge=0, description="s from SIGTERM to SIGKILL")
+    database: Path = Field(
+        Path(".supervisor/state.db"), description="the embedded control plane (SQLite file)"
+    )
+    log_dir: Path = Field(Path(".supervisor/logs"), description="where run logs are written")
+    work_dir: Path = Field(
+        Path(".supervisor/work"), description="where storage checkouts are kept"
+    )
+    pause_on_shutdown: bool = Field(False, description="pause the deployments on shutdown")
+    max_restarts: int = Field(3, ge=0, description="child restarts allowed within restart_window")
+    restart_window: float = Field(60.0, gt=0, description="s over which max_restarts is counted")
+
+    @field_validator("name")
+    @classmethod
+    def _name_chars(cls, value: str) -> str:
+        if "/" in value or "%" in value:
+            raise ValueError("must not contain '/' or '%'")
+        return value
+
+
+class OpsSection(_Strict):
+    """The `[ops]` table: the HTTP ops API."""
+
+    enabled: bool = Field(True, description="serve the ops API")
+    host: str = Field("127.0.0.1", description="address the ops API binds to")
+    port: int = Field(8765, ge=0, le=65535, description="port of the ops API (0: any free port)")
+    token_env: str = Field("SUPERVISOR_TOKEN", description="env var holding the ops API token")
+
+
+class Settings(_Strict):
+    """The whole settings file. Relative paths are resolved against the file's folder."""
+
+    supervisor: SupervisorSection = Field(default_factory=SupervisorSection)  # type: ignore[arg-type]
+    ops: OpsSection = Field(default_factory=OpsSection)  # type: ignore[arg-type]
+    deployments: tuple[DeploymentSettings, ...] = Field(
+        (), description="what this supervisor runs"
+    )
+    config_path: Path | None = Field(None, description="the file these settings came from")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        seen: set[str] = set()
+        for index, deployment in enumerate(self.deployments):
+            if deployment.name in seen:
+                raise ValueError(
+                    f"deployments[{index}].name: {deployment.name!r} is used by two deployments"
+                )
+            seen.add(deployment.name)
+        return self
+
+    def deployment(self, name: str) -> DeploymentSettings | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+    def kill_grace_for(self, deployment: DeploymentSettings) -> float:
+        if deployment.kill_grace is not None:
+            return deployment.kill_grace
+        return self.supervisor.kill_grace
+
+
+def config_path_from(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
+    """`--config PATH`, else `$SUPERVISOR_CONFIG`, else `./supervisor.toml`."""
+    if explicit:
+        return Path(explicit)
+    if env.get("SUPERVISOR_CONFIG"):
+        return Path(env["SUPERVISOR_CONFIG"])
+    return Path(DEFAULT_CONFIG)
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`SUPERVISOR_LIMIT=8` sets `[supervisor] limit`; `SUPERVISOR_OPS_PORT=0` sets `[ops] port`.
+
+    Only known keys are read: the product itself sets other `SUPERVISOR_…` names in run environments.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for section, model, prefix in (
+        ("ops", OpsSection, ENV_PREFIX + "OPS_"),
+        ("supervisor", SupervisorSection, ENV_PREFIX),
+    ):
+        for key in model.model_fields:
+            value = env.get(prefix + key.upper())
+            if value is not None:
+                out.setdefault(section, {})[key] = value
+    return out
+
+
+def _describe(error: ValidationError, path: Path, data: Mapping[str, Any]) -> str:
+    first = error.errors()[0]
+    loc = first["loc"]
+    field = ""
+    for part in loc:
+        if isinstance(part, int):
+            field += f"[{part}]"
+        else:
+            field += ("." if field else "") + str(part)
+    if field.startswith("deployments[") and isinstance(loc[1], int):
+        deployments = data.get("deployments") or []
+        if loc[1] < len(deployments) and isinstance(deployments[loc[1]], dict):
+            name = deployments[loc[1]].get("name")
+            if name:
+                field = field.replace(f"deployments[{loc[1]}]", f"deployments[{loc[1]}] ({name})", 1)
+    message = first["msg"].removeprefix("Value error, ")
+    where = f"{path}: {field}: " if field else f"{path}: "
+    if first["type"] == "extra_forbidden":
+        return f"{where}unknown key"
+    if "input" in first and first["type"] not in ("missing",) and not isinstance(
+        first["input"], dict
+    ):
+        return f"{where}{message} (got {first['input']!r})"
+    return f"{where}{message}"
+
+
+def _resolve(settings: Settings, base: Path) -> Settings:
+    sup = settings.supervisor
+    changes = {
+        key: (base / value) if not value.is_absolute() else value
+        for key, value in (
+            ("database", sup.database),
+            ("log_dir", sup.log_dir),
+            ("work_dir", sup.work_dir),
+        )
+    }
+    deployments = tuple(
+        d.model_copy(update={"cwd": base / d.cwd}) if d.cwd and not d.cwd.is_absolute() else d
+        for d in settings.deployments
+    )
+    return settings.model_copy(
+        update={"supervisor": sup.model_copy(update=changes), "deployments": deployments}
+    )
+
+
+def parse_settings(
+    data: Mapping[str, Any], path: Path, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate a parsed TOML document; raise ConfigError naming the file, field and value."""
+    merged: dict[str, Any] = dict(data)
+    for section, values in _env_overrides(os.environ if env is None else env).items():
+        table = merged.get(section)
+        merged[section] = {**(table if isinstance(table, dict) else {}), **values}
+    try:
+        settings = Settings.model_validate({**merged, "config_path": path})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, merged)) from None
+    return _resolve(settings, path.resolve().parent)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read and validate the settings file (see module docstring for the lookup order)."""
+    environ = os.environ if env is None else env
+    config = config_path_from(path, environ)
+    try:
+        with open(config, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: no such settings file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{config}: is a directory, not a settings file") from None
+    except PermissionError:
+        raise ConfigError(f"{config}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config}: not valid TOML: {exc}") from None
+    return parse_settings(data, config, environ)
