@@ -1,0 +1,34 @@
+"""Suite-wide fixtures: nothing a test starts may outlive it."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests import leaks
+from tests.waiting import wait_until
+
+os.environ.setdefault(leaks.SESSION_VAR, leaks.new_session_value())
+
+
+@pytest.fixture(autouse=True)
+def no_process_escapes():
+    """Fail a test that leaves a process (found by the session cookie) or a zombie behind,
+    then kill what it left so later tests start clean."""
+    yield
+    try:
+        wait_until(lambda: not leaks.processes_of_session(), timeout=10, message="no leftovers")
+    except AssertionError:
+        left = leaks.processes_of_session()
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pytest.fail(f"processes left behind: {left}")
+    try:
+        wait_until(lambda: not leaks.zombie_children(), timeout=5, message="no zombies")
+    except AssertionError:
+        pytest.fail(f"zombie children left behind: {leaks.zombie_children()}")
