@@ -1,0 +1,124 @@
+"""What every actor of one system shares, and the supervised-actor base class.
+
+pykka has no supervision: an exception escaping a `tell` handler stops the actor and calls
+`on_failure`, and one escaping `on_start` stops it *without* `on_failure`. `SupervisedActor`
+turns both into a `ChildFailed` message to its parent, so the root sees every death.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from actors.board import StatusBoard
+from actors.messages import ChildFailed, Tick
+from actors.timers import Scheduler, TimerHandle
+from supervisor.clock import Clock
+from supervisor.controlplane.port import ControlPlane
+from supervisor.metrics import Metrics
+from supervisor.settings import Settings
+
+logger = logging.getLogger("supervisor.actors")
+
+ROOT_NAME = "supervisor"
+"""The root's name on the board; every other actor is its child."""
+
+
+@dataclass(frozen=True)
+class SystemContext:
+    """Everything an actor may use besides its own messages; built once by the composition root."""
+
+    settings: Settings
+    control_plane: ControlPlane
+    scheduler: Scheduler
+    board: StatusBoard
+    metrics: Metrics
+
+    @property
+    def clock(self) -> Clock:
+        return self.scheduler.clock
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    """Base of every actor: reports its death to its parent and its state to the board."""
+
+    kind = "actor"
+
+    def __init__(self, name: str, ctx: SystemContext, parent: pykka.ActorRef[Any] | None) -> None:
+        super().__init__()
+        self.name = name
+        self.ctx = ctx
+        self.parent = parent
+        self._timer: TimerHandle | None = None
+        ctx.board.register(name, self.kind, ROOT_NAME if parent is not None else None)
+
+    # Hooks for subclasses -------------------------------------------------------------------------
+
+    def started(self) -> None:
+        """Runs in the actor's thread before any message."""
+
+    def stopping(self) -> None:
+        """Runs in the actor's thread when it stops (normally or after a failure)."""
+
+    # pykka lifecycle ------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        try:
+            self.started()
+        except Exception as exc:
+            self._report_death(exc, "on_start")
+            raise
+        self.ctx.board.update(self.name, state="running")
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._report_death(exception_value, "handler")
+
+    def on_stop(self) -> None:
+        self.cancel_timer()
+        self.stopping()
+        entry = self.ctx.board.get(self.name)
+        if entry is not None and entry["state"] != "failed":
+            self.ctx.board.update(self.name, state="stopped")
+
+    def _report_death(self, exc: BaseException | None, during: str) -> None:
+        error = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
+        self.cancel_timer()
+        self.ctx.board.update(self.name, state="failed", last_error=error)
+        if self.parent is not None:
+            try:
+                self.parent.tell(ChildFailed(self.name, error, during))
+            except pykka.ActorDeadError:
+                logger.error("%s died (%s) and its parent is gone", self.name, error)
+
+    # Timers ---------------------------------------------------------------------------------------
+
+    def tell_later(self, delay: float, message: Any) -> TimerHandle:
+        """Send this actor `message` after `delay` seconds (time as a message, never a sleep)."""
+        ref = self.actor_ref
+        return self.ctx.scheduler.call_later(delay, lambda: ref.tell(message))
+
+    def arm_tick(self, interval: float, jitter: float = 0.0) -> None:
+        """(Re-)arm the periodic Tick; called after each tick so ticks never pile up."""
+        self.cancel_timer()
+        delay = interval + (random.uniform(0, jitter) if jitter else 0.0)
+        self._timer = self.tell_later(delay, Tick())
+
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def ticked(self) -> None:
+        self.ctx.board.update(self.name, last_tick=self.ctx.clock.now())
+
+

@@ -1,0 +1,85 @@
+"""The status board: each actor writes its own state here; readers never ask an actor.
+
+That is how the ops API answers at once even when an actor is busy or stuck: it reads the last
+state each actor published. A value in `owns` may be a callable, evaluated when read (a run's
+live process tree, say).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+
+def _resolve(value: Any) -> Any:
+    if callable(value):
+        try:
+            return value()
+        except Exception as exc:  # the thing went away while we looked
+            return {"error": str(exc)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class StatusBoard:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, Any]] = {}
+
+    def register(self, name: str, kind: str, parent: str | None) -> None:
+        with self._lock:
+            previous = self._entries.get(name, {})
+            self._entries[name] = {
+                "name": name,
+                "kind": kind,
+                "parent": parent,
+                "state": "starting",
+                "restarts": previous.get("restarts", 0),
+                "last_tick": None,
+                "last_error": previous.get("last_error"),
+                "owns": {},
+            }
+
+    def update(self, name: str, **fields: Any) -> None:
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None:
+                entry.update(fields)
+
+    def own(self, name: str, **owns: Any | Callable[[], Any]) -> None:
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None:
+                entry["owns"] = {**entry["owns"], **owns}
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._entries.pop(name, None)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(name)
+            return dict(entry) if entry else None
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Flat copies, callables not yet evaluated."""
+        with self._lock:
+            return [dict(e, owns=dict(e["owns"])) for e in self._entries.values()]
+
+    def tree(self) -> list[dict[str, Any]]:
+        """The actor tree as JSON-ready dicts: each with its `children`, roots first."""
+        flat = self.entries()
+        nodes = {}
+        for entry in flat:
+            node = {k: _resolve(v) for k, v in entry.items() if k not in ("owns", "parent")}
+            node["owns"] = {k: _resolve(v) for k, v in entry["owns"].items()}
+            node["children"] = []
+            nodes[entry["name"]] = node
+        roots = []
+        for entry in flat:
+            parent = nodes.get(entry["parent"]) if entry["parent"] else None
+            (parent["children"] if parent else roots).append(nodes[entry["name"]])
+        return roots
