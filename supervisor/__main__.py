@@ -1,0 +1,5 @@
+"""`python -m supervisor`: the command-line interface."""
+
+from supervisor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""`runs [--deployment NAME] [--state TYPE] [--limit N]`: runs, newest first."""
+
+from __future__ import annotations
+
+import argparse
+
+from supervisor.cli.parsing import positive_int
+
+NAME = "runs"
+HELP = "list runs, newest first"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--deployment", metavar="NAME", help="only runs of this deployment")
+    parser.add_argument(
+        "--state",
+        metavar="TYPE",
+        help="only runs in this state type (case-insensitive): SCHEDULED, RUNNING, FAILED, …",
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, default=20, metavar="N", help="at most N runs (default 20)"
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list of runs")
+
+
+def run(args: argparse.Namespace) -> int:
+    from supervisor.cli import context, output
+    from supervisor.cli.parsing import parse_state
+
+    state = parse_state(args.state)
+    settings = context.load(args)
+    with context.control_plane(settings) as plane:
+        found = plane.read_runs(
+            deployment=args.deployment,
+            states=None if state is None else (state,),
+            limit=args.limit,
+        )
+    if args.json:
+        output.print_json([r.to_json() for r in found])
+    else:
+        print(output.table(output.RUN_HEADERS, [output.run_row(r) for r in found]))
+    return 0

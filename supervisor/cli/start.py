@@ -1,0 +1,134 @@
+"""`start [--once] [--drain SECONDS]`: run the supervisor in the foreground until SIGINT/SIGTERM.
+
+Signals are handled here and nowhere else. A handler only counts; the main thread acts:
+the first SIGINT/SIGTERM stops the system (letting runs finish for up to `--drain` seconds),
+a second one kills every run's tree at once. `stop()` runs on a helper thread so the main
+thread stays free to act on that second signal. SIGUSR1 logs every thread's traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from supervisor.cli.parsing import non_negative_float
+
+if TYPE_CHECKING:
+    from supervisor.system import Supervisor
+
+NAME = "start"
+HELP = "run the supervisor in the foreground until SIGINT/SIGTERM"
+WAIT_SLICE = 0.05
+"""s the main thread waits on the system before looking at the signal count again."""
+LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname).1s [%(threadName)s] %(name)s: %(message)s"
+
+log = logging.getLogger("supervisor.cli.start")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="take the runs that are due now, wait for them to end, then exit",
+    )
+    parser.add_argument(
+        "--drain",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on the first SIGINT/SIGTERM let running runs finish for up to SECONDS before "
+        "ending their process trees (default 0)",
+    )
+
+
+class SignalLatch:
+    """Counts SIGINT/SIGTERM. Python runs handlers on the main thread, between bytecodes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+
+
+def run(args: argparse.Namespace) -> int:
+    import pykka.debug
+
+    from supervisor.cli import context
+    from supervisor.errors import UsageError
+    from supervisor.system import Supervisor
+
+    settings = context.load(args)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
+    options: dict[str, Any] = {"subreaper": True}
+    if args.once:
+        if "once" not in inspect.signature(Supervisor).parameters:
+            raise UsageError("--once is not available yet")
+        options["once"] = True
+    latch = SignalLatch()
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum, handler in (
+            (signal.SIGINT, latch),
+            (signal.SIGTERM, latch),
+            (signal.SIGUSR1, pykka.debug.log_thread_tracebacks),
+        )
+    }
+    try:
+        sup = Supervisor(settings, **options)
+        sup.start()
+        print(
+            f"supervisor {settings.supervisor.name!r} started: "
+            f"{len(settings.deployments)} deployment(s), "
+            f"database {context.database_name(settings)} (Ctrl-C to stop)",
+            file=sys.stderr,
+            flush=True,
+        )
+        supervise(sup, latch, drain=args.drain)
+        return sup.exit_code
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def supervise(sup: Supervisor, latch: SignalLatch, *, drain: float) -> None:
+    """Wait for the system to stop, acting on signals from the main thread."""
+    stopper: _Stopper | None = None
+    killed = False
+    while not sup.wait(WAIT_SLICE) or (stopper is not None and stopper.is_alive()):
+        if latch.count >= 1 and stopper is None:
+            log.info("stopping (drain %gs); signal again to kill every run now", drain)
+            stopper = _Stopper(sup, drain)
+            stopper.start()
+        if latch.count >= 2 and not killed:
+            log.warning("second signal: killing every run's process tree now")
+            killed = True
+            sup.kill()
+    if stopper is not None:
+        stopper.reraise()
+
+
+class _Stopper(threading.Thread):
+    """`sup.stop(drain=…)` off the main thread; its error is raised again on the main thread."""
+
+    def __init__(self, sup: Supervisor, drain: float) -> None:
+        super().__init__(name="supervisor-stop", daemon=True)
+        self._sup = sup
+        self._drain = drain
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._sup.stop(drain=self._drain)
+        except BaseException as exc:
+            self._error = exc
+
+    def reraise(self) -> None:
+        if self._error is not None:
+            raise self._error
