@@ -1,31 +1,56 @@
 """Schedules: the slots of an interval, cron or rrule schedule, in the deployment's timezone.
 
 croniter parses cron and python-dateutil parses rrule (RFC 5545); nothing is hand-parsed.
-Slots are computed in local wall time of the timezone and returned as aware UTC datetimes.
+
+Behaviour across DST (chosen so that no slot runs twice and no day goes missing):
+
+- **interval** schedules step in real (UTC) time from their anchor: DST does not move them.
+- **cron** and **rrule** schedules run on local *wall* time, each wall time at most once:
+  - a wall time skipped by spring-forward (02:30 in Europe/Berlin on the last Sunday of March)
+    is shifted forward by the gap (runs at 03:30 local); if the schedule also has a slot at that
+    shifted time, the two are one slot — a daily 02:30 job runs once that day, never zero times;
+  - a wall time repeated by fall-back (01:30 in America/New_York on the first Sunday of
+    November) runs at its first occurrence only (fold=0). An hourly job therefore runs at 01:30
+    EDT and next at 02:30 EST, two real hours later: no duplicate, as cron does.
+
+Slots are returned as aware UTC datetimes, oldest first.
 """
 
 from __future__ import annotations
 
+import heapq
 import zoneinfo
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from supervisor.settings import DeploymentSettings
 
+_MARGIN = timedelta(hours=3)
+"""More than any DST gap or overlap: wall times are read this far around a window so a slot
+shifted by a gap is neither missed at a window edge nor yielded out of order."""
+
+_FAR = datetime(9000, 1, 1, tzinfo=UTC)
+
 
 def validate_schedule(deployment: DeploymentSettings) -> None:
-    """Raise ValueError naming the field and value when a schedule cannot be parsed."""
+    """Raise ValueError naming the field and value of a schedule that is invalid or never fires."""
     if deployment.cron is not None:
         from croniter import croniter
 
         fields = deployment.cron.split()
         if len(fields) != 5 or not croniter.is_valid(deployment.cron):
             raise ValueError(f"cron: {deployment.cron!r} is not a valid 5-field cron expression")
+        if next_slot(deployment, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+            raise ValueError(f"cron: {deployment.cron!r} never fires")
     if deployment.rrule is not None:
+        if "DTSTART" in deployment.rrule.upper():
+            raise ValueError(
+                f"rrule: {deployment.rrule!r} must not set DTSTART (use `anchor` for the start)"
+            )
         try:
-            _rrule(deployment.rrule, datetime(2000, 1, 1, tzinfo=UTC))
+            _rrule(deployment.rrule, datetime(2000, 1, 1))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"rrule: {deployment.rrule!r} is not a valid rrule: {exc}") from None
     if deployment.anchor is not None:
@@ -33,12 +58,6 @@ def validate_schedule(deployment: DeploymentSettings) -> None:
             datetime.fromisoformat(deployment.anchor)
         except ValueError:
             raise ValueError(f"anchor: {deployment.anchor!r} is not an ISO-8601 time") from None
-
-
-def _rrule(text: str, dtstart: datetime):  # type: ignore[no-untyped-def]
-    from dateutil.rrule import rrulestr
-
-    return rrulestr(text, dtstart=dtstart, cache=False)
 
 
 def describe(deployment: DeploymentSettings) -> str | None:
@@ -54,33 +73,109 @@ def describe(deployment: DeploymentSettings) -> str | None:
 
 def slots(deployment: DeploymentSettings, after: datetime, until: datetime) -> Iterator[datetime]:
     """Slots strictly after `after` and at or before `until`, oldest first, as aware UTC times."""
+    after, until = after.astimezone(UTC), until.astimezone(UTC)
     tz = zoneinfo.ZoneInfo(deployment.timezone)
     if deployment.interval is not None:
         yield from _interval_slots(deployment, tz, after, until)
-    elif deployment.cron is not None:
-        from croniter import croniter
+        return
+    wall = _wall_times(deployment, tz, _naive(after - _MARGIN, tz))
+    if wall is None:
+        return
+    # Wall times are increasing; their instants may step back by at most a DST gap, so an
+    # instant is final once the wall clock has moved more than _MARGIN past it.
+    pending: list[datetime] = []
+    last: datetime | None = None
+    for naive in wall:
+        instant = _localize(naive, tz).astimezone(UTC)
+        if instant > after:
+            heapq.heappush(pending, instant)
+        horizon = instant - _MARGIN
+        while pending and pending[0] < horizon:
+            slot = heapq.heappop(pending)
+            if slot > until:
+                return
+            if slot != last:
+                last = slot
+                yield slot
+        if horizon > until:
+            break
+    while pending:
+        slot = heapq.heappop(pending)
+        if slot > until:
+            return
+        if slot != last:
+            last = slot
+            yield slot
 
-        it = croniter(deployment.cron, after.astimezone(tz))
-        while True:
-            slot = it.get_next(datetime).astimezone(UTC)
-            if slot > until:
-                return
-            if slot > after:
-                yield slot
-    elif deployment.rrule is not None:
-        local_after = after.astimezone(tz).replace(tzinfo=None)
-        rule = _rrule(deployment.rrule, _rrule_start(deployment, tz, local_after))
-        for naive in rule.xafter(local_after, inc=False):
-            slot = _localize(naive, tz).astimezone(UTC)
-            if slot > until:
-                return
-            if slot > after:
-                yield slot
+
+def next_slot(deployment: DeploymentSettings, after: datetime) -> datetime | None:
+    """The first slot strictly after `after`, or None if the schedule never fires again."""
+    return next(slots(deployment, after, _FAR), None)
+
+
+def _naive(instant: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
+    return instant.astimezone(tz).replace(tzinfo=None)
+
+
+def _wall_times(
+    deployment: DeploymentSettings, tz: zoneinfo.ZoneInfo, start: datetime
+) -> Iterator[datetime] | None:
+    """Naive local wall times of a cron or rrule schedule strictly after `start`."""
+    if deployment.cron is not None:
+        return _cron_wall_times(deployment.cron, start)
+    if deployment.rrule is not None:
+        rule = _rrule(deployment.rrule, _rrule_start(deployment, tz, start))
+        return iter(rule.xafter(start, inc=False))
+    return None
+
+
+def _cron_wall_times(expression: str, start: datetime) -> Iterator[datetime]:
+    from croniter import CroniterBadDateError, croniter
+
+    it = croniter(expression, start)
+    while True:
+        try:
+            yield it.get_next(datetime)
+        except CroniterBadDateError:  # e.g. "0 0 30 2 *": no such date
+            return
+
+
+def _rrule(text: str, dtstart: datetime) -> Any:
+    from dateutil.rrule import rrulestr
+
+    return rrulestr(text, dtstart=dtstart, cache=False)
+
+
+_FREQ_STEPS = {"WEEKLY": timedelta(weeks=1), "DAILY": timedelta(days=1),
+               "HOURLY": timedelta(hours=1), "MINUTELY": timedelta(minutes=1),
+               "SECONDLY": timedelta(seconds=1)}
+
+
+def _rrule_start(
+    deployment: DeploymentSettings, tz: zoneinfo.ZoneInfo, start: datetime
+) -> datetime:
+    """The rule's wall-clock DTSTART: the anchor if given, else midnight of 2000-01-01 — moved
+    forward by whole periods to just before `start`, so the phase of INTERVAL=n is stable and
+    a minutely rule does not iterate from 2000. Rules with COUNT keep their true start."""
+    if deployment.anchor:
+        anchor = datetime.fromisoformat(deployment.anchor)
+        if anchor.tzinfo is not None:
+            anchor = anchor.astimezone(tz).replace(tzinfo=None)
+    else:
+        anchor = datetime(2000, 1, 1)
+    line = next((ln for ln in (deployment.rrule or "").upper().splitlines() if "FREQ=" in ln), "")
+    parts = dict(p.split("=", 1) for p in line.removeprefix("RRULE:").split(";") if "=" in p)
+    step = _FREQ_STEPS.get(parts.get("FREQ", ""))
+    if step is None or "COUNT" in parts or anchor >= start:
+        return anchor
+    period = step * int(parts.get("INTERVAL", "1") or 1)
+    return anchor + ((start - anchor) // period) * period
 
 
 def _interval_slots(
     deployment: DeploymentSettings, tz: zoneinfo.ZoneInfo, after: datetime, until: datetime
 ) -> Iterator[datetime]:
+    """Real-time steps; the anchor (default 2000-01-01 UTC) fixes the phase, not the start."""
     step = timedelta(seconds=deployment.interval or 0)
     if deployment.anchor:
         anchor = datetime.fromisoformat(deployment.anchor)
@@ -89,8 +184,7 @@ def _interval_slots(
     else:
         anchor = datetime(2000, 1, 1, tzinfo=UTC)
     anchor = anchor.astimezone(UTC)
-    count = max(0, int((after - anchor) / step))
-    slot = anchor + count * step
+    slot = anchor + ((after - anchor) // step) * step
     while slot <= after:
         slot += step
     while slot <= until:
@@ -98,23 +192,7 @@ def _interval_slots(
         slot += step
 
 
-def _rrule_start(
-    deployment: DeploymentSettings, tz: zoneinfo.ZoneInfo, local_after: datetime
-) -> datetime:
-    """rrule wall-clock start: the anchor if given, else midnight local of a fixed early day."""
-    if deployment.anchor:
-        anchor = datetime.fromisoformat(deployment.anchor)
-        if anchor.tzinfo is not None:
-            anchor = anchor.astimezone(tz)
-        return anchor.replace(tzinfo=None)
-    return min(local_after, datetime(2000, 1, 1))
-
-
 def _localize(naive: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
-    """Wall time → aware time. A time skipped by DST moves forward by the gap; a repeated one
-    takes its first occurrence (fold=0), as cron implementations do."""
-    aware = naive.replace(tzinfo=tz)
-    roundtrip = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-    if roundtrip != naive:  # nonexistent wall time: shift by the DST gap
-        return naive.replace(tzinfo=tz, fold=1).astimezone(UTC).astimezone(tz)
-    return aware
+    """Wall time → aware time. A time skipped by DST moves forward by the gap (fold=0 reads it
+    with the offset before the change); a repeated one takes its first occurrence (fold=0)."""
+    return naive.replace(tzinfo=tz, fold=0)

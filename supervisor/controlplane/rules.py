@@ -1,0 +1,105 @@
+"""Orchestration rules shared by the adapters that keep their own state (local, memory).
+
+Pure functions of the current state and the proposal, so both adapters answer alike and the
+contract suite checks one set of rules (see the port's docstring).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from supervisor.models import OrchestrationResult, OrchestrationStatus, State, StateType
+from supervisor.schedules import next_slot, slots
+from supervisor.settings import DeploymentSettings
+
+LATE_AFTER = timedelta(seconds=15)
+"""A SCHEDULED run this far past its time is shown as "Late" (Prefect's default threshold)."""
+
+MAX_SLOTS_PER_READ = 1000
+"""At most this many schedule slots are materialised per deployment and read (bounded work
+after a long outage; the rest follow on the next read)."""
+
+
+def utc(value: datetime) -> datetime:
+    """An aware UTC datetime (a naive one is taken to be UTC already)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def decide(current: StateType, proposed: StateType, force: bool) -> tuple[OrchestrationStatus, str]:
+    """ACCEPT or ABORT (with a reason) for a proposal of `proposed` on a run in `current`."""
+    if force:
+        return OrchestrationStatus.ACCEPT, ""
+    if current.is_terminal:
+        return OrchestrationStatus.ABORT, f"run is already {current.value}"
+    if proposed is StateType.PENDING and current is not StateType.SCHEDULED:
+        return OrchestrationStatus.ABORT, f"run cannot be claimed: it is {current.value}"
+    if proposed is StateType.RUNNING and current is StateType.CANCELLING:
+        return OrchestrationStatus.ABORT, "run was cancelled before it started"
+    return OrchestrationStatus.ACCEPT, ""
+
+
+def run_updates(
+    state: State,
+    *,
+    supervisor: str | None,
+    pid: int | None,
+    exit_code: int | None,
+    commit: str | None,
+) -> dict[str, Any]:
+    """The run fields an accepted `state` sets (see `ControlPlane.set_state`)."""
+    updates: dict[str, Any] = {}
+    if state.type is StateType.PENDING and supervisor is not None:
+        updates["supervisor"] = supervisor
+    if state.type is StateType.RUNNING:
+        updates["start_time"] = utc(state.timestamp)
+    if state.type.is_terminal:
+        updates["end_time"] = utc(state.timestamp)
+    for key, value in (("pid", pid), ("exit_code", exit_code), ("commit", commit)):
+        if value is not None:
+            updates[key] = value
+    return updates
+
+
+def cancel_target(current: StateType) -> StateType | None:
+    """What `request_cancel` moves a run in `current` to, or None to leave it as it is."""
+    if current in (StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED):
+        return StateType.CANCELLED
+    if current is StateType.RUNNING:
+        return StateType.CANCELLING
+    return None
+
+
+def shown_state(state: State, scheduled_time: datetime, now: datetime) -> State:
+    """The state as read: a SCHEDULED run well past its time is named "Late"."""
+    if (
+        state.type is StateType.SCHEDULED
+        and state.name == StateType.SCHEDULED.default_name
+        and scheduled_time + LATE_AFTER < now
+    ):
+        return state.model_copy(update={"name": "Late"})
+    return state
+
+
+def result(status: OrchestrationStatus, state: State, reason: str = "") -> OrchestrationResult:
+    return OrchestrationResult(status=status, state=state, reason=reason)
+
+
+def schedule_key(deployment: DeploymentSettings) -> str:
+    """The schedule fields as canonical JSON: a change means the future slots are dropped."""
+    fields = ("interval", "anchor", "cron", "rrule", "timezone")
+    return json.dumps({key: getattr(deployment, key) for key in fields}, sort_keys=True)
+
+
+def plan_slots(
+    deployment: DeploymentSettings, cursor: datetime, until: datetime
+) -> tuple[list[datetime], datetime, datetime | None]:
+    """Slots to materialise in (cursor, until] (at most MAX_SLOTS_PER_READ), the new cursor,
+    and the first slot after that cursor (None: the schedule never fires again)."""
+    new = list(itertools.islice(slots(deployment, cursor, until), MAX_SLOTS_PER_READ))
+    new_cursor = new[-1] if len(new) == MAX_SLOTS_PER_READ else max(cursor, utc(until))
+    return new, new_cursor, next_slot(deployment, new_cursor)
