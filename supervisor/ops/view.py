@@ -1,0 +1,50 @@
+"""The contract between the ops API and the system it shows: the facade implements `SystemView`.
+
+Reads must not block on a busy actor: they come from the status board. The server still bounds
+every call (see guard.py), so a view that does block costs a 503, never a hung request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from supervisor.metrics import Metrics
+
+
+class SystemView(Protocol):
+    name: str
+    """The supervisor's name."""
+    metrics: Metrics
+
+    def health(self) -> tuple[bool, str]:
+        """(ok, reason): ok when the pollers ticked recently."""
+        ...
+
+    def actor_states(self) -> list[dict[str, Any]]:
+        """The actor tree (`StatusBoard.tree()`): name, kind, state, restarts, last_tick,
+        last_error, owns, children."""
+        ...
+
+    def runs_in_flight(self) -> list[dict[str, Any]]:
+        """Each: id, deployment, state {type, name, message, timestamp}, parameters,
+        scheduled_time, start_time, pid, commit, tree: [{pid, ppid, command, cpu_percent, rss,
+        create_time, status}]."""
+        ...
+
+    def run_in_flight(self, run_id: uuid.UUID) -> dict[str, Any] | None:
+        """One run as in `runs_in_flight`, or None when it is not in flight here."""
+        ...
+
+    def cancel_run(self, run_id: uuid.UUID, by: str) -> dict[str, Any]:
+        """Request the run's cancellation; return the run JSON. Raises RunNotFound."""
+        ...
+
+    def shutdown(self) -> None:
+        """Ask for a graceful stop; returns at once."""
+        ...
+
+    def nudge(self) -> None:
+        """Poll at once (scheduled runs and cancellations)."""
+        ...

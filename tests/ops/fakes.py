@@ -1,0 +1,112 @@
+"""A fake SystemView for the ops API's unit tests, backed by a real StatusBoard and Metrics."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from actors.board import StatusBoard
+from supervisor.errors import RunNotFound
+from supervisor.metrics import Metrics
+
+RUN_ID = uuid.UUID("6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5")
+STARTED = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+def process(pid: int, ppid: int, command: str, cpu: float = 0.0, rss: int = 1 << 20) -> dict:
+    return {
+        "pid": pid,
+        "ppid": ppid,
+        "command": command,
+        "cpu_percent": cpu,
+        "rss": rss,
+        "create_time": STARTED.timestamp(),
+        "status": "sleeping",
+    }
+
+
+def a_run(run_id: uuid.UUID = RUN_ID) -> dict[str, Any]:
+    return {
+        "id": str(run_id),
+        "deployment": "nightly",
+        "state": {"type": "RUNNING", "name": "Running", "message": "",
+                  "timestamp": STARTED.isoformat()},
+        "parameters": {"n": 3},
+        "scheduled_time": STARTED.isoformat(),
+        "start_time": STARTED.isoformat(),
+        "pid": 4100,
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "tree": [
+            process(4100, 1, "python -m nightly --n 3", cpu=12.5, rss=48 << 20),
+            process(4101, 4100, "sh -c sleep 100"),
+            process(4102, 4101, "sleep 100", rss=900 << 10),
+            process(4103, 4100, "daemon --forked"),
+        ],
+    }
+
+
+class FakeView:
+    """What the server sees of a system; tests steer health, stalls and failures."""
+
+    def __init__(self, name: str = "test-sup") -> None:
+        self.name = name
+        self.metrics = Metrics()
+        self.board = StatusBoard()
+        self.board.register("supervisor", "root", None)
+        self.board.update("supervisor", state="running")
+        for poller in ("schedule-poller", "cancel-poller"):
+            self.board.register(poller, "poller", "supervisor")
+            self.board.update(poller, state="running", last_tick=STARTED)
+        self.board.register(f"run-{RUN_ID}", "run", "supervisor")
+        self.board.update(f"run-{RUN_ID}", state="running")
+        self.board.own(f"run-{RUN_ID}", run_id=str(RUN_ID), tree=lambda: a_run()["tree"])
+        self.runs: dict[uuid.UUID, dict[str, Any]] = {RUN_ID: a_run()}
+        self.healthy: tuple[bool, str] = (True, "pollers ticked 0.2s ago")
+        self.cancelled: list[tuple[uuid.UUID, str]] = []
+        self.shutdown_asked = threading.Event()
+        self.nudged = threading.Event()
+        self.stall = threading.Event()
+        """While set, every call waits on `release` (a busy actor)."""
+        self.release = threading.Event()
+        self.fail: Exception | None = None
+
+    def _enter(self) -> None:
+        if self.stall.is_set():
+            self.release.wait(30)
+        if self.fail is not None:
+            raise self.fail
+
+    def health(self) -> tuple[bool, str]:
+        self._enter()
+        return self.healthy
+
+    def actor_states(self) -> list[dict[str, Any]]:
+        self._enter()
+        return self.board.tree()
+
+    def runs_in_flight(self) -> list[dict[str, Any]]:
+        self._enter()
+        return list(self.runs.values())
+
+    def run_in_flight(self, run_id: uuid.UUID) -> dict[str, Any] | None:
+        self._enter()
+        return self.runs.get(run_id)
+
+    def cancel_run(self, run_id: uuid.UUID, by: str) -> dict[str, Any]:
+        self._enter()
+        if run_id not in self.runs:
+            raise RunNotFound(f"no run {run_id} in flight")
+        self.cancelled.append((run_id, by))
+        run = self.runs[run_id]
+        run["state"] = {**run["state"], "type": "CANCELLING", "name": "Cancelling"}
+        return run
+
+    def shutdown(self) -> None:
+        self._enter()
+        self.shutdown_asked.set()
+
+    def nudge(self) -> None:
+        self._enter()
+        self.nudged.set()
