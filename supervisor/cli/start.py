@@ -58,13 +58,15 @@ class SignalLatch:
 
 
 def run(args: argparse.Namespace) -> int:
+    from supervisor.cli import context
+
+    settings = context.load(args)  # a bad config is reported before the actor system is imported
+
     import pykka.debug
 
-    from supervisor.cli import context
     from supervisor.errors import UsageError
     from supervisor.system import Supervisor
 
-    settings = context.load(args)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
     options: dict[str, Any] = {"subreaper": True}
     if args.once:
@@ -91,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         supervise(sup, latch, drain=args.drain)
+        error = getattr(sup, "error", None)
+        if sup.exit_code and error:
+            print(f"start: {error}", file=sys.stderr)
         return sup.exit_code
     finally:
         for signum, handler in previous.items():

@@ -1,0 +1,194 @@
+"""Every command through `python -m supervisor` on a real SQLite file: output and --json shapes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from supervisor.controlplane.local import LocalControlPlane
+from supervisor.models import State, StateType
+from supervisor.settings import load_settings
+from tests.cli.conftest import Cli, StreamReader
+from tests.waiting import wait_until
+
+RUN_FIELDS = {
+    "id",
+    "deployment",
+    "parameters",
+    "state",
+    "scheduled_time",
+    "start_time",
+    "end_time",
+    "exit_code",
+    "pid",
+}
+
+
+def plane_of(cli: Cli) -> LocalControlPlane:
+    """The same control plane the CLI uses, opened in the test, with the config registered."""
+    plane = LocalControlPlane(cli.database)
+    plane.register_deployments(load_settings(cli.config, env={}).deployments)
+    return plane
+
+
+def to_running(plane: LocalControlPlane, run_id: uuid.UUID) -> None:
+    assert plane.set_state(run_id, State.of(StateType.PENDING), supervisor="t").accepted
+    assert plane.set_state(run_id, State.of(StateType.RUNNING), pid=1234).accepted
+
+
+def test_deployments_lists_the_config_before_any_supervisor_ran(cli):
+    listed = cli("deployments")
+    assert listed.code == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["NAME", "SCHEDULE", "NEXT", "RUN", "PAUSED"]
+    by_name = {row.split()[0]: row for row in rows}
+    assert set(by_name) == {"ticker", "adhoc"}
+    assert "cron 0 3 1 1 * (Europe/Paris)" in by_name["ticker"]
+    assert "on demand" in by_name["adhoc"] and by_name["adhoc"].endswith("no")
+
+    as_json = cli("deployments", "--json")
+    assert as_json.code == 0, as_json.stderr
+    infos = {d["name"]: d for d in json.loads(as_json.stdout)}
+    assert {"name", "schedule", "next_run_time", "paused"} <= set(infos["ticker"])
+    next_run = datetime.fromisoformat(infos["ticker"]["next_run_time"])
+    assert (next_run.month, next_run.day) == (1, 1) and next_run > datetime.now(UTC)
+    assert infos["adhoc"]["schedule"] is None and infos["adhoc"]["next_run_time"] is None
+    assert infos["adhoc"]["paused"] is False
+
+
+def test_run_prints_the_id_and_runs_lists_the_run(cli):
+    created = cli("run", "adhoc", "--param", "n=3", "--param", "flag=true", "-p", "who=ops")
+    assert created.code == 0, created.stderr
+    run_id = uuid.UUID(created.stdout.strip())
+
+    listed = cli("runs", "--json")
+    assert listed.code == 0, listed.stderr
+    [run] = json.loads(listed.stdout)
+    assert set(run) >= RUN_FIELDS
+    assert run["id"] == str(run_id)
+    assert run["deployment"] == "adhoc"
+    assert run["parameters"] == {"who": "ops", "n": 3, "flag": True}
+    assert set(run["state"]) == {"type", "name", "message", "timestamp"}
+    assert (run["state"]["type"], run["state"]["name"]) == ("SCHEDULED", "Scheduled")
+    assert run["start_time"] is None and run["exit_code"] is None and run["pid"] is None
+
+    table = cli("runs")
+    assert table.code == 0, table.stderr
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["ID", "DEPLOYMENT", "STATE", "SCHEDULED", "STARTED", "ENDED", "EXIT"]
+    assert row.startswith(f"{run_id}  adhoc") and "Scheduled" in row
+
+
+def test_run_at_a_local_time_prints_the_whole_run(cli):
+    created = cli("run", "adhoc", "--at", "2030-01-31T09:30", "--json")
+    assert created.code == 0, created.stderr
+    run = json.loads(created.stdout)
+    assert set(run) >= RUN_FIELDS
+    assert run["parameters"] == {"who": "world", "n": 1}
+    scheduled = datetime.fromisoformat(run["scheduled_time"])
+    assert scheduled == datetime(2030, 1, 31, 9, 30).astimezone()
+
+
+def test_runs_filters_by_deployment_and_state_newest_first_with_a_limit(cli):
+    plane = plane_of(cli)
+    try:
+        times = [datetime(2030, 1, day, tzinfo=UTC) for day in (1, 2, 3)]
+        adhoc = [plane.create_run("adhoc", {}, t).id for t in times]
+        ticker = plane.create_run("ticker", {}, datetime(2030, 1, 4, tzinfo=UTC)).id
+        to_running(plane, adhoc[0])
+    finally:
+        plane.close()
+
+    newest = cli("runs", "--deployment", "adhoc", "--limit", "2", "--json")
+    assert newest.code == 0, newest.stderr
+    assert [r["id"] for r in json.loads(newest.stdout)] == [str(adhoc[2]), str(adhoc[1])]
+
+    running = cli("runs", "--state", "running", "--json")
+    assert running.code == 0, running.stderr
+    [run] = json.loads(running.stdout)
+    assert run["id"] == str(adhoc[0]) and run["state"]["type"] == "RUNNING"
+    assert run["pid"] == 1234 and run["start_time"] is not None
+
+    everything = cli("runs", "--json")
+    assert next(r["id"] for r in json.loads(everything.stdout)) == str(ticker)
+
+
+def test_cancel_ends_a_scheduled_run_at_once_and_marks_a_running_one_cancelling(cli):
+    plane = plane_of(cli)
+    try:
+        waiting = plane.create_run("adhoc").id
+        running = plane.create_run("adhoc").id
+        to_running(plane, running)
+    finally:
+        plane.close()
+
+    cancelled = cli("cancel", str(waiting))
+    assert cancelled.code == 0, cancelled.stderr
+    assert cancelled.stdout.startswith(f"{waiting}  Cancelled")
+
+    cancelling = cli("cancel", str(running), "--json")
+    assert cancelling.code == 0, cancelling.stderr
+    run = json.loads(cancelling.stdout)
+    assert set(run) >= RUN_FIELDS
+    assert run["id"] == str(running) and run["state"]["type"] == "CANCELLING"
+
+
+def test_logs_print_the_captured_output_and_nothing_before_there_is_any(cli):
+    plane = plane_of(cli)
+    try:
+        run_id = plane.create_run("adhoc").id
+    finally:
+        plane.close()
+
+    nothing = cli("logs", str(run_id))
+    assert (nothing.code, nothing.stdout, nothing.stderr) == (0, "", "")
+
+    cli.log_dir.mkdir(parents=True, exist_ok=True)
+    (cli.log_dir / f"{run_id}.log").write_text("line one\nline two: é\n")
+    printed = cli("logs", str(run_id))
+    assert printed.code == 0, printed.stderr
+    assert printed.stdout == "line one\nline two: é\n"
+
+
+def test_logs_follow_prints_new_output_until_the_run_ends(cli):
+    plane = plane_of(cli)
+    try:
+        run_id = plane.create_run("adhoc").id
+        to_running(plane, run_id)
+        cli.log_dir.mkdir(parents=True, exist_ok=True)
+        log = cli.log_dir / f"{run_id}.log"
+        with cli.popen("logs", str(run_id), "--follow") as follower:
+            try:
+                out = StreamReader(follower.stdout)  # type: ignore[arg-type]
+                with open(log, "a") as handle:
+                    handle.write("first\n")
+                wait_until(lambda: "first\n" in out.text(), timeout=20, message="first line")
+                with open(log, "a") as handle:
+                    handle.write("second\n")
+                ended = plane.set_state(run_id, State.of(StateType.COMPLETED), exit_code=0)
+                assert ended.accepted
+                assert follower.wait(timeout=20) == 0
+            finally:
+                if follower.poll() is None:
+                    follower.kill()
+                    follower.wait()
+            assert out.join() == "first\nsecond\n"
+            assert follower.stderr is not None and follower.stderr.read() == ""
+    finally:
+        plane.close()
+
+
+def test_the_config_comes_from_the_environment_else_the_working_directory(cli):
+    other = cli.root / "conf" / "other.toml"
+    other.parent.mkdir()
+    other.write_text(cli.config.read_text().replace("cli-test", "other"))
+
+    from_env = cli("deployments", "--json", config=False, SUPERVISOR_CONFIG="conf/other.toml")
+    assert from_env.code == 0, from_env.stderr
+    assert (other.parent / ".supervisor" / "state.db").exists()
+    assert not cli.database.exists()
+
+    from_cwd = cli("deployments", "--json", config=False)
+    assert from_cwd.code == 0, from_cwd.stderr
+    assert cli.database.exists()

@@ -1,0 +1,61 @@
+"""`start` in the foreground: registers the deployments, exits 0 on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from supervisor.controlplane.local import LocalControlPlane
+from tests.cli.conftest import Cli, StreamReader
+from tests.waiting import wait_until
+
+
+@contextlib.contextmanager
+def started(cli: Cli) -> Iterator[tuple[subprocess.Popen[str], StreamReader]]:
+    """`start`, once it said it started; killed and reaped on the way out if still alive."""
+    with cli.popen("start") as proc:
+        err = StreamReader(proc.stderr)  # type: ignore[arg-type]
+        try:
+            wait_until(lambda: " started: " in err.text() or proc.poll() is not None, timeout=30)
+            assert proc.poll() is None, err.join()
+            yield proc, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+            err.join()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_start_registers_the_deployments_and_exits_0_on_a_signal(cli, signum):
+    with started(cli) as (proc, err):
+        expected = "supervisor 'cli-test' started: 2 deployment(s), database .supervisor/"
+        assert expected in err.text()
+        plane = LocalControlPlane(cli.database)
+        try:
+            assert {d.name for d in plane.read_deployments()} == {"ticker", "adhoc"}
+        finally:
+            plane.close()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in err.text()
+
+
+def test_sigusr1_logs_every_threads_traceback_and_keeps_running(cli):
+    with started(cli) as (proc, err):
+        proc.send_signal(signal.SIGUSR1)
+        wait_until(lambda: "Current state of MainThread" in err.text(), timeout=30)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_start_with_a_bad_config_exits_2(cli):
+    cli.config.write_text(cli.config.read_text().replace('name = "cli-test"', 'name = "a/b"'))
+    result = cli("start")
+    assert result.code == 2
+    assert "supervisor.name" in result.error_line and "a/b" in result.error_line
