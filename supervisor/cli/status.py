@@ -8,6 +8,7 @@ is not running well).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NAME = "status"
 HELP = "show the live actor tree and runs of a running supervisor"
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             "port the OS picked; set a fixed port to use status"
         )
     with OpsClient.for_settings(settings, timeout=args.timeout) as client:
-        data = {"health": client.health(), "actors": client.actors(), "runs": client.runs()}
+        data: dict[str, Any] = {"health": client.health(), "actors": client.actors(), "runs": client.runs()}
         where = client.where
     if args.json:
         output.print_json(data)
