@@ -45,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
             "port the OS picked; set a fixed port to use status"
         )
     with OpsClient.for_settings(settings, timeout=args.timeout) as client:
-        data: dict[str, Any] = {"health": client.health(), "actors": client.actors(), "runs": client.runs()}
+        data: dict[str, Any] = {
+            "health": client.health(),
+            "actors": client.actors(),
+            "runs": client.runs(),
+        }
         where = client.where
     if args.json:
         output.print_json(data)
