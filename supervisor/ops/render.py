@@ -95,7 +95,7 @@ def actor_table(actors: Sequence[dict[str, Any]], now: datetime) -> str:
 def process_tree(processes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Nest a flat process list by ppid; a process whose parent is not listed is a root."""
     by_pid = {p.get("pid"): {**p, "children": []} for p in processes}
-    roots = []
+    roots: list[dict[str, Any]] = []
     for node in by_pid.values():
         parent = by_pid.get(node.get("ppid"))
         (parent["children"] if parent is not None and parent is not node else roots).append(node)
