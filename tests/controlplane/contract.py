@@ -142,7 +142,8 @@ class ControlPlaneContract:
     ) -> None:
         plane.register_deployments([deployment("a"), deployment("b"), deployment("c")])
         times = [now + timedelta(minutes=m) for m in (3, 1, 2, 30)]
-        runs = [plane.create_run(name, scheduled_time=t) for name, t in zip("abca", times, strict=True)]
+        pairs = zip("abca", times, strict=True)
+        runs = [plane.create_run(name, scheduled_time=t) for name, t in pairs]
         before = now + timedelta(minutes=10)
         found = plane.read_scheduled_runs(["a", "b", "c"], before, 10)
         assert [r.id for r in found] == [runs[1].id, runs[2].id, runs[0].id]
