@@ -88,19 +88,36 @@ class GitPuller:
             known = pin if FULL_SHA.match(pin) else self.layout.find_snapshot(pin)
             if known and self.layout.has_snapshot(known):
                 return Pulled(known, self.layout.snapshot(known), fetched=False)
+        fresh = self._suspect or not (self.layout.repo / "HEAD").is_file()
         repo = self._repo(git)
         try:
-            sha = (
-                self._fetch_pin(git, remote, repo, pin)
-                if pin
-                else self._fetch_branch(git, remote, repo)
-            )
+            sha = self._fetch(git, remote, repo, pin)
         except StorageError:
-            self._suspect = True
-            raise
+            self._suspect = True  # the next pull starts from a fresh repository, whatever the cause
+            if fresh or self._healthy(git, repo):
+                raise
+            repo = self._repo(git)  # a corrupt repository: start again from a fresh one, now
+            sha = self._fetch(git, remote, repo, pin)
         if self.layout.has_snapshot(sha):
             return Pulled(sha, self.layout.snapshot(sha), fetched=True)
         return Pulled(sha, self._export(git, repo, sha), fetched=True)
+
+    def _fetch(self, git: GitRunner, remote: Remote, repo: str, pin: str | None) -> str:
+        if pin:
+            return self._fetch_pin(git, remote, repo, pin)
+        return self._fetch_branch(git, remote, repo)
+
+    @staticmethod
+    def _healthy(git: GitRunner, repo: str) -> bool:
+        """Whether the local repository is intact (checked only after a failed fetch)."""
+        try:
+            git.run(
+                ["--git-dir", repo, "fsck", "--connectivity-only", "--no-dangling"],
+                what="checking the local repository",
+            )
+        except StorageError:
+            return False
+        return True
 
     def _repo(self, git: GitRunner) -> str:
         repo = self.layout.repo
