@@ -1,0 +1,54 @@
+"""A real OpsServer on a free loopback port, driven by a FakeView; httpx clients to hit it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from supervisor.ops.server import OpsServer
+from tests.ops.fakes import FakeView
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def view() -> Iterator[FakeView]:
+    fake = FakeView()
+    yield fake
+    fake.release.set()  # free any call a test left stalled
+
+
+def _serve(view: FakeView, token: str | None, **options: float) -> Iterator[OpsServer]:
+    server = OpsServer(view, "127.0.0.1", 0, token, **options)
+    server.start()
+    try:
+        yield server
+    finally:
+        view.release.set()
+        server.stop()
+
+
+@pytest.fixture
+def server(view: FakeView) -> Iterator[OpsServer]:
+    yield from _serve(view, TOKEN, view_timeout=0.3)
+
+
+@pytest.fixture
+def open_server(view: FakeView) -> Iterator[OpsServer]:
+    """No token configured: cancel and shutdown are off."""
+    yield from _serve(view, None, view_timeout=0.3)
+
+
+@pytest.fixture
+def http(server: OpsServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=5, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(server: OpsServer) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=server.url, timeout=5, trust_env=False, headers=headers) as client:
+        yield client
