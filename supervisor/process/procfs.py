@@ -1,0 +1,94 @@
+"""Reading /proc directly: cheap, and the cost of a tree walk grows with the tree, not the machine.
+
+Only `scan_cookies` reads every process (the cookie scan is the final authority on what is left).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from supervisor.process.spec import COOKIE_VAR
+
+_COOKIE = COOKIE_VAR.encode() + b"="
+
+
+@dataclass(frozen=True)
+class Stat:
+    pid: int
+    state: str  # "R", "S", "Z", ...
+    ppid: int
+    pgid: int
+    sid: int
+    starttime: int  # clock ticks since boot: with the pid, identifies a process
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            return handle.read()
+    except OSError:  # gone, or not ours to read
+        return None
+
+
+def read_stat(pid: int) -> Stat | None:
+    data = _read(f"/proc/{pid}/stat")
+    if not data:
+        return None
+    fields = data.rsplit(b")", 1)[-1].split()
+    return Stat(
+        pid=pid,
+        state=fields[0].decode(),
+        ppid=int(fields[1]),
+        pgid=int(fields[2]),
+        sid=int(fields[3]),
+        starttime=int(fields[19]),
+    )
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid`, from every thread (each lists the children it forked)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        data = _read(f"/proc/{pid}/task/{tid}/children")
+        if data:
+            found.extend(int(p) for p in data.split())
+    return found
+
+
+def cookie_of(environ: bytes) -> str | None:
+    if environ.startswith(_COOKIE):
+        start = len(_COOKIE)
+    else:
+        at = environ.find(b"\0" + _COOKIE)
+        if at < 0:
+            return None
+        start = at + 1 + len(_COOKIE)
+    end = environ.find(b"\0", start)
+    return environ[start : end if end >= 0 else None].decode(errors="replace")
+
+
+def read_cookie(pid: int) -> str | None:
+    data = _read(f"/proc/{pid}/environ")
+    return cookie_of(data) if data else None
+
+
+def scan_cookies() -> dict[str, list[int]]:
+    """run id -> live pids carrying its cookie, over the whole machine (zombies have no environ)."""
+    me = os.getpid()
+    found: dict[str, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        data = _read(f"/proc/{name}/environ")
+        if not data or _COOKIE not in data:
+            continue
+        run_id = cookie_of(data)
+        pid = int(name)
+        if run_id is not None and pid != me:
+            found.setdefault(run_id, []).append(pid)
+    return found

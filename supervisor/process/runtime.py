@@ -1,0 +1,35 @@
+"""The layer's shared threads, started lazily: four threads for all runs, never one per run.
+
+A forked child (multiprocessing "fork") gets fresh, unstarted ones: threads do not survive a fork.
+"""
+
+from __future__ import annotations
+
+import os
+
+from supervisor.process.loop import EpollLoop
+from supervisor.process.timers import TimerThread
+from supervisor.process.worker import Worker
+
+
+class Runtime:
+    def __init__(self) -> None:
+        self.watcher = EpollLoop("supervisor-process-watcher")  # pidfds: exits
+        self.pump = EpollLoop("supervisor-process-output")  # pipes: output lines
+        self.timers = TimerThread("supervisor-process-timers")  # grace and drain deadlines
+        self.worker = Worker("supervisor-process-ender")  # end sequences, batched scans
+
+
+_runtime = Runtime()
+
+
+def get() -> Runtime:
+    return _runtime
+
+
+def _reset_after_fork() -> None:
+    global _runtime
+    _runtime = Runtime()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,72 @@
+"""start_process: spawn a run's main process in its own session; hand it to the shared threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from typing import IO
+
+from supervisor.process import runtime
+from supervisor.process.ending import TreeEnder
+from supervisor.process.exits import ExitResult
+from supervisor.process.output import OutputReader
+from supervisor.process.pidfds import Proc
+from supervisor.process.run import RunProcess
+from supervisor.process.spec import ProcessSpec
+
+
+def _why(error: BaseException, spec: ProcessSpec) -> str:
+    if isinstance(error, OSError) and spec.cwd is not None and error.filename == str(spec.cwd):
+        return f"working directory {spec.cwd}: {error.strerror}"
+    return str(error) or type(error).__name__
+
+
+def start_process(
+    spec: ProcessSpec,
+    *,
+    on_output: Callable[[str], None] | None = None,
+    on_exit: Callable[[ExitResult], None] | None = None,
+) -> RunProcess:
+    """Start `spec` and watch it. Never raises for a command that cannot start: the result is
+    then already there (START_FAILED) and `on_exit` was called before this returns."""
+    rt = runtime.get()
+    run = RunProcess(spec, rt, on_exit)
+    if not spec.argv:
+        run._start_failed("empty command")
+        return run
+    log_file: IO[str] | None = None
+    try:
+        if spec.log_path is not None:
+            log_file = open(spec.log_path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+        popen = subprocess.Popen(
+            list(spec.argv),
+            cwd=spec.cwd,
+            env=spec.child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except (OSError, ValueError, TypeError, subprocess.SubprocessError) as error:
+        if log_file is not None:
+            log_file.close()
+        run._start_failed(_why(error, spec))
+        return run
+    try:
+        fd = os.pidfd_open(popen.pid)
+    except OSError as error:  # out of file descriptors: we could not watch it, so do not run it
+        popen.kill()
+        popen.wait()
+        assert popen.stdout is not None
+        popen.stdout.close()
+        if log_file is not None:
+            log_file.close()
+        run._start_failed(f"cannot watch the process: {error}")
+        return run
+    main = Proc(pid=popen.pid, fd=fd, starttime=0, sid=popen.pid)
+    ender = TreeEnder(spec.run_id, main, spec.kill_grace, rt, run._ended, run._main_reaped)
+    assert popen.stdout is not None
+    output = OutputReader(popen.stdout, rt.pump, log_file, on_output, run._output_done)
+    run._attach(popen, ender, output)
+    return run

@@ -1,0 +1,95 @@
+"""After a crash: end what a previous incarnation's runs left behind, found by their cookies.
+
+Blocking (called once at start-up, before runs start): TERM -> grace -> KILL, waiting on pidfds,
+rescanning until no process carries one of the cookies; reaps what is ours.
+"""
+
+from __future__ import annotations
+
+import select
+import signal
+import time
+from collections.abc import Collection
+
+from supervisor.process import pidfds, procfs
+from supervisor.process.pidfds import Proc
+
+KILL_WAIT = 5.0
+ROUNDS = 20
+
+
+class _Sweep:
+    def __init__(self, run_ids: Collection[str]) -> None:
+        self.counts = dict.fromkeys(run_ids, 0)
+        self.held: dict[int, Proc] = {}
+
+    def collect(self) -> list[Proc]:
+        """Pin every live process carrying a wanted cookie that we do not hold yet."""
+        new = []
+        for run_id, pids in procfs.scan_cookies().items():
+            if run_id not in self.counts:
+                continue
+            for pid in pids:
+                known = self.held.get(pid)
+                if known is not None and not known.exited:
+                    continue
+                proc = pidfds.open_proc(pid)
+                if proc is None:
+                    continue
+                if procfs.read_cookie(pid) != run_id:
+                    proc.close()
+                    continue
+                if known is not None:
+                    known.close()
+                self.held[pid] = proc
+                self.counts[run_id] += 1
+                new.append(proc)
+        return new
+
+    def live(self) -> list[Proc]:
+        return [p for p in self.held.values() if not p.exited]
+
+    def wait(self, procs: list[Proc], deadline: float) -> None:
+        """Block until every one of `procs` exited or the deadline passed (no polling loop)."""
+        poller = select.poll()
+        by_fd = {p.fd: p for p in procs if not p.exited}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN)
+        while by_fd:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            for fd, _ in poller.poll(remaining * 1000):
+                by_fd.pop(fd).exited = True
+                poller.unregister(fd)
+
+    def close(self) -> None:
+        for proc in self.held.values():
+            if proc.exited:
+                pidfds.reap(proc)
+            proc.close()
+
+
+def sweep_leftovers(run_ids: Collection[str], grace: float) -> dict[str, int]:
+    """End every live process carrying one of `run_ids`' cookies; how many per run id."""
+    sweep = _Sweep(run_ids)
+    try:
+        deadline = time.monotonic() + grace
+        new = sweep.collect()
+        while new and time.monotonic() < deadline:
+            for proc in new:
+                pidfds.send(proc, signal.SIGTERM)
+            sweep.wait(sweep.live(), deadline)
+            new = sweep.collect()
+        for _ in range(ROUNDS):
+            live = sweep.live()
+            if not live:
+                break
+            for proc in live:
+                if not pidfds.has_exited(proc):
+                    pidfds.send(proc, signal.SIGKILL)
+            sweep.wait(live, time.monotonic() + KILL_WAIT)
+            sweep.collect()
+    finally:
+        sweep.close()
+    return sweep.counts
