@@ -13,6 +13,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -76,6 +77,12 @@ def git_env(
     env["LC_ALL"] = "C"  # messages we can recognise ("No space left on device")
     env.update(extra or {})
     return env
+
+
+_AUTH_FAILED = re.compile(
+    r"could not read (Username|Password)|Authentication failed|terminal prompts disabled"
+    r"|returned error: 40[13]|Permission denied \(publickey"
+)
 
 
 def summarize(stderr: str) -> str:
@@ -158,6 +165,12 @@ class GitRunner:
             reason = summarize(err)
             if is_disk_full(err):
                 reason = f"disk full (ENOSPC): {reason}"
+            elif network and _AUTH_FAILED.search(err):
+                reason = (
+                    "authentication failed: the remote refused the credentials"
+                    if any(k == "http.extraHeader" for k, _ in self._config)
+                    else "the remote asks for credentials (set token_env)"
+                ) + f" ({reason})"
             raise StorageError(self.redact(f"{what}: {reason}"))
         return out
 
