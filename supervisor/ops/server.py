@@ -39,6 +39,9 @@ IDLE_TIMEOUT = 10.0
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Errors found before the version is parsed (a garbage request line) would otherwise be
+    # answered HTTP/0.9-style: a bare body with no status line.
+    default_request_version = "HTTP/1.0"
     server_version = "supervisor-ops"
     sys_version = ""
     timeout = IDLE_TIMEOUT

@@ -11,6 +11,7 @@ from supervisor.ops.server import OpsServer
 from tests.ops.fakes import FakeView
 
 TOKEN = "s3cret-token"
+IMPATIENT = 0.2
 
 
 @pytest.fixture
@@ -32,13 +33,19 @@ def _serve(view: FakeView, token: str | None, **options: float) -> Iterator[OpsS
 
 @pytest.fixture
 def server(view: FakeView) -> Iterator[OpsServer]:
-    yield from _serve(view, TOKEN, view_timeout=0.3)
+    yield from _serve(view, TOKEN)
 
 
 @pytest.fixture
 def open_server(view: FakeView) -> Iterator[OpsServer]:
     """No token configured: cancel and shutdown are off."""
-    yield from _serve(view, None, view_timeout=0.3)
+    yield from _serve(view, None)
+
+
+@pytest.fixture
+def impatient_server(view: FakeView) -> Iterator[OpsServer]:
+    """Gives up on the system after 0.2 s (for tests that stall it)."""
+    yield from _serve(view, TOKEN, view_timeout=IMPATIENT)
 
 
 @pytest.fixture
