@@ -17,8 +17,9 @@ from supervisor.process.spec import ProcessSpec
 
 
 def _why(error: BaseException, spec: ProcessSpec) -> str:
-    if isinstance(error, OSError) and spec.cwd is not None and error.filename == str(spec.cwd):
-        return f"working directory {spec.cwd}: {error.strerror}"
+    filename = getattr(error, "filename", None)
+    if spec.cwd is not None and filename is not None and str(filename) == str(spec.cwd):
+        return f"working directory {spec.cwd}: {getattr(error, 'strerror', error)}"
     return str(error) or type(error).__name__
 
 

@@ -6,6 +6,7 @@ supervisor adopted as a subreaper); psutil is asked only about the pids found.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
@@ -21,14 +22,14 @@ def walk(roots: Iterable[int]) -> list[int]:
     """The roots and all their descendants, each once, parents before children."""
     seen: set[int] = set()
     order: list[int] = []
-    stack = list(roots)
-    while stack:
-        pid = stack.pop()
+    queue = collections.deque(roots)
+    while queue:
+        pid = queue.popleft()
         if pid in seen:
             continue
         seen.add(pid)
         order.append(pid)
-        stack.extend(procfs.children(pid))
+        queue.extend(procfs.children(pid))
     return order
 
 
@@ -39,7 +40,7 @@ class AdoptionIndex:
     trees costs one look at our own children (each child's environ is read once per pid).
     """
 
-    def __init__(self, ttl: float = 0.5) -> None:
+    def __init__(self, ttl: float = 0.25) -> None:
         self._ttl = ttl
         self._lock = threading.Lock()
         self._at = -1e9

@@ -12,7 +12,9 @@ read_end, write_end = os.pipe()
 if os.fork() == 0:  # first child
     os.close(read_end)
     os.setsid()
-    if os.fork() == 0:  # the daemon: its parent exits, so it is re-parented (to a subreaper or init)
+    if (
+        os.fork() == 0
+    ):  # the daemon: its parent exits, so it is re-parented (to a subreaper or init)
         os.write(1, f"daemon {os.getpid()}\n".encode())
         os.write(write_end, b"x")
         os.close(write_end)
