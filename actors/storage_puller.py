@@ -217,8 +217,10 @@ class StoragePullerActor(SupervisedActor):
             self._succeeded(done.pulled)
         else:
             self._failed(done.error or "unknown error")
-        self._answer_waiting()
-        self._publish()
+        self._publish()  # before the answers: whoever hears one sees the new state
+        if self._waiting:
+            self._answer_waiting()
+            self._publish()
 
     def _succeeded(self, pulled: Pulled) -> None:
         previous, self._current = self._current, pulled.sha

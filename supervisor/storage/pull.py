@@ -27,6 +27,12 @@ from supervisor.storage.layout import Layout
 from supervisor.storage.remote import Remote, resolve_remote
 
 FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_REMOTE_SIDE = re.compile(
+    r"timed out|authentication failed|asks for credentials|Could not read from remote"
+    r"|unable to access|Could not resolve|no such (branch|commit)|does not appear to be a git"
+    r"|Connection|disk full|cancelled"
+)
+"""Failures that say nothing about the local repository: no need to check it."""
 _REFUSED = ("couldn't find remote ref", "not our ref", "unadvertised object", "no such remote ref")
 
 
@@ -92,9 +98,9 @@ class GitPuller:
         repo = self._repo(git)
         try:
             sha = self._fetch(git, remote, repo, pin)
-        except StorageError:
+        except StorageError as exc:
             self._suspect = True  # the next pull starts from a fresh repository, whatever the cause
-            if fresh or self._healthy(git, repo):
+            if fresh or _REMOTE_SIDE.search(str(exc)) or self._healthy(git, repo):
                 raise
             repo = self._repo(git)  # a corrupt repository: start again from a fresh one, now
             sha = self._fetch(git, remote, repo, pin)
