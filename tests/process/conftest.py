@@ -9,7 +9,7 @@ from supervisor.process import disable_subreaper, enable_subreaper
 
 @pytest.fixture(params=[False, True], ids=["plain", "subreaper"])
 def subreaper(request: pytest.FixtureRequest):
-    """Run the test as-is and with this (pytest) process as a child subreaper, switched off after."""
+    """Run the test plainly, then with pytest as a child subreaper (switched off after)."""
     if request.param:
         assert enable_subreaper()
     yield request.param

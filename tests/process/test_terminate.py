@@ -1,4 +1,4 @@
-"""Ending real trees: nothing carrying the run's cookie survives, and the result says how it ended."""
+"""Ending real trees: nothing with the run's cookie survives; the result says how it ended."""
 
 from __future__ import annotations
 

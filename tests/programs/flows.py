@@ -1,4 +1,4 @@
-"""Python entrypoints: `tests/programs/flows.py:greet` and friends, called with keyword arguments."""
+"""Python entrypoints: `tests/programs/flows.py:greet` and friends (keyword arguments)."""
 
 import asyncio
 
