@@ -15,6 +15,7 @@ import logging
 import selectors
 import socket
 import socketserver
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -201,6 +202,14 @@ class _Server(ThreadingHTTPServer):
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) that can take seconds.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints tracebacks to stderr; a client that left is routine, not news."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            logger.debug("ops API: client %s went away: %s", client_address, exc)
+        else:
+            logger.exception("ops API: error serving %s", client_address)
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:
