@@ -14,12 +14,14 @@ import logging
 import signal
 import sys
 import threading
+import uuid
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from supervisor.cli.parsing import non_negative_float
 
 if TYPE_CHECKING:
+    from supervisor.settings import Settings
     from supervisor.system import Supervisor
 
 NAME = "start"
@@ -61,18 +63,37 @@ def run(args: argparse.Namespace) -> int:
     from supervisor.cli import context
 
     settings = context.load(args)  # a bad config is reported before the actor system is imported
+    return run_supervised(settings, drain=args.drain, once=args.once)
 
+
+def run_supervised(
+    settings: Settings,
+    *,
+    drain: float = 0.0,
+    once: bool = False,
+    execute: uuid.UUID | None = None,
+    ops_api: bool | None = None,
+    announce: bool = True,
+) -> int:
+    """Run a `Supervisor` in the foreground with the CLI's logging and signal handling (shared
+    by `start` and `execute`); return its exit code. Handlers are restored on the way out."""
     import pykka.debug
 
+    from supervisor.cli import context
     from supervisor.errors import UsageError
     from supervisor.system import Supervisor
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
     options: dict[str, Any] = {"subreaper": True}
-    if args.once:
-        if "once" not in inspect.signature(Supervisor).parameters:
-            raise UsageError("--once is not available yet")
-        options["once"] = True
+    for key, value, default, flag in (
+        ("once", once, False, "--once"),
+        ("execute", execute, None, "execute"),
+        ("ops_api", ops_api, None, "ops_api"),
+    ):
+        if value != default:
+            if key not in inspect.signature(Supervisor).parameters:
+                raise UsageError(f"{flag} is not available yet")
+            options[key] = value
     latch = SignalLatch()
     previous = {
         signum: signal.signal(signum, handler)
@@ -85,18 +106,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         sup = Supervisor(settings, **options)
         sup.start()
-        print(
-            f"supervisor {settings.supervisor.name!r} started: "
-            f"{len(settings.deployments)} deployment(s), "
-            f"database {context.database_name(settings)} (Ctrl-C to stop)",
-            file=sys.stderr,
-            flush=True,
-        )
-        supervise(sup, latch, drain=args.drain)
+        if announce:
+            print(
+                f"supervisor {settings.supervisor.name!r} started: "
+                f"{len(settings.deployments)} deployment(s), "
+                f"database {context.database_name(settings)} (Ctrl-C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+        supervise(sup, latch, drain=drain)
         error = getattr(sup, "error", None)
         if sup.exit_code and error:
-            print(f"start: {error}", file=sys.stderr)
-        return sup.exit_code
+            print(f"supervisor stopped: {error}", file=sys.stderr)
+        return int(sup.exit_code)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

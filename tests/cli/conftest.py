@@ -91,7 +91,7 @@ class Cli:
         return Result(done.returncode, done.stdout, done.stderr)
 
     def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[str]:
-        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        return subprocess.Popen(  # type: ignore[call-overload]
             self.argv(*args),
             cwd=self.root,
             env=self.env(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from datetime import UTC, datetime
 
@@ -160,7 +161,7 @@ def test_logs_follow_prints_new_output_until_the_run_ends(cli):
         log = cli.log_dir / f"{run_id}.log"
         with cli.popen("logs", str(run_id), "--follow") as follower:
             try:
-                out = StreamReader(follower.stdout)  # type: ignore[arg-type]
+                out = StreamReader(follower.stdout)
                 with open(log, "a") as handle:
                     handle.write("first\n")
                 wait_until(lambda: "first\n" in out.text(), timeout=20, message="first line")
@@ -192,3 +193,25 @@ def test_the_config_comes_from_the_environment_else_the_working_directory(cli):
     from_cwd = cli("deployments", "--json", config=False)
     assert from_cwd.code == 0, from_cwd.stderr
     assert cli.database.exists()
+
+
+def test_ctrl_c_ends_a_follow_quietly_with_130(cli):
+    plane = plane_of(cli)
+    try:
+        run_id = plane.create_run("adhoc").id
+    finally:
+        plane.close()
+    cli.log_dir.mkdir(parents=True, exist_ok=True)
+    (cli.log_dir / f"{run_id}.log").write_text("waiting\n")
+    with cli.popen("logs", str(run_id), "--follow") as follower:
+        try:
+            out = StreamReader(follower.stdout)
+            wait_until(lambda: out.text() == "waiting\n", timeout=20, message="the log")
+            follower.send_signal(signal.SIGINT)
+            assert follower.wait(timeout=20) == 130
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait()
+        out.join()
+        assert follower.stderr is not None and follower.stderr.read() == ""
