@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -59,3 +60,11 @@ def admin(server: OpsServer) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=server.url, timeout=5, trust_env=False, headers=headers) as client:
         yield client
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port bound but not listening: connecting is refused, and no one else can take it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,13 +20,6 @@ from tests.ops.fakes import RUN_ID, FakeView
 def settings_for(port: int, **ops: object) -> Settings:
     return parse_settings({"ops": {"port": port, **ops}}, Path("supervisor.toml"), env={})
 
-
-@pytest.fixture
-def refused_port() -> Iterator[int]:
-    """A port bound but not listening: connecting to it is refused, and no one can take it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
 
 
 def test_reads(server: OpsServer) -> None:
