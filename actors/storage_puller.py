@@ -1,14 +1,14 @@
 """StoragePullerActor, one per storage: hands each run a complete, unchanging checkout of a commit.
 
-A pull (fetch + export into `snapshots/<sha>/`, renamed into place when whole) runs in the
-actor's worker thread; the actor only decides. Runs get snapshots, never the repository, so a
-pull cannot change files under a running run; each run's snapshot is held (on disk) until it is
-released, and unheld snapshots other than the newest are deleted.
+A pull (fetch, export into `snapshots/<sha>/`, rename into place when whole) runs in the actor's
+worker thread; the actor only decides. Runs get snapshots, never the repository, so a pull cannot
+change files under a running run; each run's snapshot is held (on disk) until released, and
+unheld snapshots other than the newest are deleted.
 
-Failure policy: a failed pull never kills the actor. The puller retries with capped exponential
-backoff. A run asking for code meanwhile gets the last good snapshot of this storage if one exists
-(logged as a warning: the code is older than the interval) — a remote outage then delays nobody —
-and otherwise CheckoutFailed("code pull failed: …").
+Failure policy: a failed pull never kills the actor; it retries with capped exponential backoff.
+A run asking for code meanwhile gets the last good snapshot of this storage if there is one
+(logged as a warning: its code may be older than the interval), so an outage of the remote delays
+no run; without one it gets CheckoutFailed("code pull failed: …").
 """
 
 from __future__ import annotations
@@ -16,16 +16,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 import pykka
-from tenacity import RetryCallState, wait_exponential
 
 from actors.base import SupervisedActor, SystemContext
 from actors.messages import (
@@ -40,34 +37,24 @@ from supervisor.errors import StorageError
 from supervisor.settings import StorageSettings
 from supervisor.storage import GitPuller, Layout, Pulled, describe, local_checkout, storage_key
 from supervisor.storage.git import os_reason
+from supervisor.storage.record import PullRecord
 
 logger = logging.getLogger("supervisor.storage")
 
 FAILED = "code pull failed"
-BACKOFF_CAP = 300.0
-"""Most s between retries of a failing pull (less when the pull interval is shorter)."""
-JITTER = 0.1
-"""Up to this fraction of the pull interval is added to each periodic pull."""
 STOP_WAIT = 5.0
+"""s stop() waits for the worker after killing its git."""
 
 
 @dataclass(frozen=True)
 class _PullNow:
-    """Start a pull (the first one, sent by started() so a slow remote never delays the start)."""
+    """The first pull, sent by started() so a slow remote never delays the supervisor's start."""
 
 
 @dataclass(frozen=True)
 class _PullDone:
     pulled: Pulled | None
     error: str | None
-
-
-def backoff(failures: int, interval: float) -> float:
-    """Delay before retry number `failures`: 1, 2, 4 … s, capped at min(interval, 300 s)."""
-    cap = min(max(interval, 1.0), BACKOFF_CAP)
-    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]  # only the count is read
-    state.attempt_number = failures
-    return float(wait_exponential(multiplier=1, min=min(1.0, cap), max=cap)(state))
 
 
 class StoragePullerActor(SupervisedActor):
@@ -83,17 +70,12 @@ class StoragePullerActor(SupervisedActor):
         super().__init__(name, ctx, parent)
         self.storage = storage
         self.layout = Layout(ctx.settings.supervisor.work_dir / storage_key(storage))
+        self.record = PullRecord(storage.pull_interval, pinned=storage.commit is not None)
         self._puller = GitPuller(storage, self.layout) if storage.url else None
         self._executor: ThreadPoolExecutor | None = None
         self._future: Future[None] | None = None
         self._waiting: list[PrepareCheckout] = []
         self._holds: dict[uuid.UUID, str] = {}
-        self._current: str | None = None
-        self._pulled_at: float | None = None  # monotonic s of the last good pull
-        self._last_pull: datetime | None = None
-        self._next_pull: datetime | None = None
-        self._failures = 0
-        self._last_error: str | None = None
         self._hold_name = f"puller-{os.getpid()}-{id(ctx.board):x}"
 
     # lifecycle ------------------------------------------------------------------------------------
@@ -103,15 +85,15 @@ class StoragePullerActor(SupervisedActor):
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.name)
             try:
                 self.layout.ensure()
-                self._current = self.layout.read_current()  # a previous incarnation's, if any
+                self.record.current = self.layout.read_current()  # an earlier incarnation's
             except OSError as exc:
-                self._last_error = os_reason(exc)
+                self.record.last_error = os_reason(exc)
             self.actor_ref.tell(_PullNow())
         self._publish()
 
     def stopping(self) -> None:
         self._shutdown()
-        if self._puller is not None:  # a normal stop: our newest snapshot is no longer ours
+        if self._puller is not None:  # a normal stop: the newest snapshot is no longer ours
             with contextlib.suppress(OSError):
                 self.layout.release(self._hold_name)
 
@@ -125,15 +107,14 @@ class StoragePullerActor(SupervisedActor):
         self._shutdown()
 
     def _shutdown(self) -> None:
-        """Kill a running git, drop queued work; runs still waiting are told (never left hanging).
-        Holds stay on disk: runs still executing keep their snapshots across a restart."""
+        """Kill a running git and answer waiting runs (never leave one hanging). Run holds stay
+        on disk: runs still executing keep their snapshots across a restart of this actor."""
         if self._puller is not None:
             self._puller.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             if self._future is not None:
-                # Cancelled, failed or done: either way it is over (git was killed above).
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception):  # cancelled, failed or done: it is over
                     self._future.result(timeout=STOP_WAIT)
         waiting, self._waiting = self._waiting, []
         for request in waiting:
@@ -160,9 +141,9 @@ class StoragePullerActor(SupervisedActor):
             self._local(request)
         elif self._future is not None:
             self._waiting.append(request)  # answered when the pull in progress ends
-        elif self._fresh():
+        elif self._usable() and self.record.is_recent(self.ctx.clock.monotonic()):
             self._hand_out(request)
-        elif self._failures and self._usable():
+        elif self._usable() and self.record.failures:
             self._hand_out(request, stale=True)  # backing off: the remote is failing
         else:
             self._waiting.append(request)
@@ -178,12 +159,15 @@ class StoragePullerActor(SupervisedActor):
         self._reply(request, CheckoutReady(request.run_id, path, commit))
 
     def _release(self, run_id: uuid.UUID) -> None:
+        # A run that ended before its checkout was ready (cancelled) wants no answer any more.
+        self._waiting = [r for r in self._waiting if r.run_id != run_id]
         sha = self._holds.pop(run_id, None)
         try:
             self.layout.release(f"run-{run_id}")
         except OSError as exc:
             logger.warning("%s: releasing run %s: %s", self.name, run_id, os_reason(exc))
-        if self._puller is not None and sha != self._current and sha not in self._holds.values():
+        still_used = sha == self.record.current or sha in self._holds.values()
+        if self._puller is not None and not still_used:
             self._collect()
         self._publish()
 
@@ -192,100 +176,63 @@ class StoragePullerActor(SupervisedActor):
     def _start_pull(self) -> None:
         if self._puller is None or self._future is not None or self._executor is None:
             return
-        if self.storage.commit and self._usable():
+        if self.record.pinned and self._usable():
             self._answer_waiting()  # a pinned commit never changes: nothing to pull
             return
         puller, ref = self._puller, self.actor_ref
 
         def work() -> None:
-            try:
-                outcome = _PullDone(puller.pull(), None)
-            except StorageError as exc:
-                outcome = _PullDone(None, str(exc))
-            except Exception as exc:  # a bug: still an answer, so runs are not left waiting
-                logger.exception("%s: pull failed unexpectedly", self.name)
-                outcome = _PullDone(None, f"internal error: {type(exc).__name__}")
             with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(outcome)
+                ref.tell(_PullDone(*puller.try_pull()))
 
         self._future = self._executor.submit(work)
         self._publish()
 
     def _pull_done(self, done: _PullDone) -> None:
         self._future = None
+        clock = self.ctx.clock
         if done.pulled is not None:
-            self._succeeded(done.pulled)
+            sha, previous = done.pulled.sha, self.record.current
+            delay = self.record.succeeded(sha, clock.monotonic(), clock.now())
+            if sha != previous:
+                logger.info("%s: %s at commit %s", self.name, describe(self.storage), sha[:12])
+            try:
+                self.layout.write_current(sha)
+                self.layout.hold(self._hold_name, sha)
+            except OSError as exc:
+                logger.warning("%s: %s", self.name, os_reason(exc))
+            self._collect()
         else:
-            self._failed(done.error or "unknown error")
+            delay = self.record.failed(done.error or "unknown error", clock.now())
+            logger.warning(
+                "%s: %s: %s (attempt %d; retrying in %.0fs)",
+                self.name, FAILED, self.record.last_error, self.record.failures, delay,
+            )  # fmt: skip
+        if delay is None:
+            self.cancel_timer()
+        else:
+            self.arm_tick(delay)
         self._publish()  # before the answers: whoever hears one sees the new state
         if self._waiting:
             self._answer_waiting()
             self._publish()
 
-    def _succeeded(self, pulled: Pulled) -> None:
-        previous, self._current = self._current, pulled.sha
-        self._pulled_at = self.ctx.clock.monotonic()
-        self._last_pull = self.ctx.clock.now()
-        self._failures, self._last_error = 0, None
-        if pulled.sha != previous:
-            logger.info("%s: %s at commit %s", self.name, describe(self.storage), pulled.sha[:12])
-        try:
-            self.layout.write_current(pulled.sha)
-            self.layout.hold(self._hold_name, pulled.sha)
-        except OSError as exc:
-            logger.warning("%s: %s", self.name, os_reason(exc))
-        self._collect()
-        if self.storage.commit:
-            self.cancel_timer()
-            self._next_pull = None
-        else:
-            interval = self.storage.pull_interval
-            self._arm(interval + random.uniform(0, JITTER * interval))
-
-    def _failed(self, error: str) -> None:
-        self._failures += 1
-        self._last_error = error
-        delay = backoff(self._failures, self.storage.pull_interval)
-        self._arm(delay)
-        logger.warning(
-            "%s: %s: %s (attempt %d; retrying in %.0fs)",
-            self.name,
-            FAILED,
-            error,
-            self._failures,
-            delay,
-        )
-
-    def _arm(self, delay: float) -> None:
-        self.arm_tick(delay)
-        self._next_pull = self.ctx.clock.now() + timedelta(seconds=delay)
-
     def _answer_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
         for request in waiting:
-            if self._fresh():
-                self._hand_out(request)
-            elif self._usable():
-                self._hand_out(request, stale=True)
+            if self._usable():
+                self._hand_out(request, stale=self.record.failures > 0)
             else:
-                message = f"{FAILED}: {self._last_error or 'no snapshot available'}"
-                self._reply(request, CheckoutFailed(request.run_id, message))
+                reason = self.record.last_error or "no snapshot available"
+                self._reply(request, CheckoutFailed(request.run_id, f"{FAILED}: {reason}"))
 
     # snapshots ------------------------------------------------------------------------------------
 
     def _usable(self) -> bool:
-        return self._current is not None and self.layout.has_snapshot(self._current)
-
-    def _fresh(self) -> bool:
-        if not self._usable():
-            return False
-        if self.storage.commit:
-            return True
-        age = None if self._pulled_at is None else self.ctx.clock.monotonic() - self._pulled_at
-        return age is not None and age < self.storage.pull_interval
+        return self.record.current is not None and self.layout.has_snapshot(self.record.current)
 
     def _hand_out(self, request: PrepareCheckout, stale: bool = False) -> None:
-        sha = self._current
+        sha = self.record.current
         assert sha is not None
         try:
             held = self.layout.hold(f"run-{request.run_id}", sha)
@@ -299,13 +246,9 @@ class StoragePullerActor(SupervisedActor):
         if stale:
             logger.warning(
                 "%s: run %s uses the last good commit %s (pulled %s): %s: %s",
-                self.name,
-                request.run_id,
-                sha[:12],
-                self._last_pull or "by an earlier start",
-                FAILED,
-                self._last_error,
-            )
+                self.name, request.run_id, sha[:12], self.record.last_pull or "before a restart",
+                FAILED, self.record.last_error,
+            )  # fmt: skip
         self._holds[request.run_id] = sha
         path = str(self.layout.snapshot(sha))
         if not self._reply(request, CheckoutReady(request.run_id, path, sha)):
@@ -313,7 +256,7 @@ class StoragePullerActor(SupervisedActor):
 
     def _collect(self) -> None:
         """Delete snapshots nobody holds, except the newest; the slow part runs off the actor."""
-        keep = {self._current} if self._current else set()
+        keep = {self.record.current} if self.record.current else set()
         try:
             removed = self.layout.collect(keep)
         except OSError as exc:
@@ -334,19 +277,11 @@ class StoragePullerActor(SupervisedActor):
         return True
 
     def _publish(self) -> None:
-        snapshots = 0
-        if self._puller is not None:
-            with contextlib.suppress(OSError):
-                snapshots = sum(1 for _ in self.layout.snapshots.iterdir())
         self.ctx.board.own(
             self.name,
             storage=describe(self.storage),
-            commit=self._current,
-            last_pull=self._last_pull,
-            last_error=self._last_error,
-            next_pull=self._next_pull,
+            **self.record.board(),
             pulling=self._future is not None,
-            failures=self._failures,
-            snapshots=snapshots,
+            snapshots=self.layout.count() if self._puller is not None else 0,
             runs_holding=len(self._holds),
         )

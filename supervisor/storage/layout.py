@@ -80,6 +80,9 @@ class Layout:
             return None
         return found[0] if len(found) == 1 else None
 
+    def count(self) -> int:
+        return sum(1 for _ in _entries(self.snapshots))
+
     def new_tmp(self) -> Path:
         path = self.tmp / f"{_me()[0]}-{uuid.uuid4().hex[:8]}"
         path.mkdir(parents=True)

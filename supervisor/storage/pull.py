@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import re
 import threading
 import time
@@ -25,6 +26,8 @@ from supervisor.settings import StorageSettings
 from supervisor.storage.git import GitRunner, os_reason
 from supervisor.storage.layout import Layout
 from supervisor.storage.remote import Remote, resolve_remote
+
+logger = logging.getLogger("supervisor.storage")
 
 FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _REMOTE_SIDE = re.compile(
@@ -64,6 +67,16 @@ class GitPuller:
             runner = self._runner
         if runner is not None:
             runner.cancel()
+
+    def try_pull(self) -> tuple[Pulled | None, str | None]:
+        """`pull()` as a value: (pulled, None) or (None, why) — never raises."""
+        try:
+            return self.pull(), None
+        except StorageError as exc:
+            return None, str(exc)
+        except Exception as exc:  # a bug: still an answer, so no run is left waiting
+            logger.exception("pull of %s failed unexpectedly", self.layout.root)
+            return None, f"internal error: {type(exc).__name__}"
 
     def pull(self) -> Pulled:
         """Fetch and snapshot the configured branch or commit; StorageError says why not."""
