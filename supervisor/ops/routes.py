@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import pykka
 
-from supervisor.errors import ControlPlaneUnavailable, RunNotFound
+from supervisor.errors import ControlPlaneUnavailable, RunNotFound, SupervisorError
 from supervisor.ops.auth import BearerAuth
 from supervisor.ops.guard import Busy, Guard
 from supervisor.ops.view import SystemView
@@ -97,6 +97,9 @@ class Router:
             return error(503, f"supervisor busy or unavailable: {exc}", (("Retry-After", "1"),))
         except RunNotFound as exc:
             return error(404, str(exc) or "no such run")
+        except SupervisorError as exc:  # a known failure (not running, bad database): not a bug
+            logger.warning("ops API: %s %s: %s", request.method, request.target, exc)
+            return error(503, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             logger.exception("ops API: %s %s failed", request.method, request.target)
             return error(500, f"internal error: {type(exc).__name__}: {exc}")

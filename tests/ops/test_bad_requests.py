@@ -10,7 +10,7 @@ import httpx
 import pykka
 import pytest
 
-from supervisor.errors import ControlPlaneUnavailable
+from supervisor.errors import ControlPlaneUnavailable, SupervisorError
 from supervisor.ops.server import MAX_BODY, OpsServer
 from tests.ops.conftest import IMPATIENT
 from tests.ops.fakes import RUN_ID, FakeView
@@ -122,6 +122,16 @@ def test_a_timeout_or_unavailable_system_is_503(
     response = http.get("/runs")
     assert str(exc) in _error(response, 503)
     assert response.headers["retry-after"] == "1"
+
+
+def test_a_known_failure_is_503_without_a_traceback(
+    admin: httpx.Client, view: FakeView, caplog: pytest.LogCaptureFixture
+) -> None:
+    view.fail = SupervisorError("the supervisor is not running")
+    with caplog.at_level(logging.WARNING, logger="supervisor.ops"):
+        message = _error(admin.post(f"/runs/{RUN_ID}/cancel"), 503)
+    assert message == "SupervisorError: the supervisor is not running"
+    assert [r.exc_info for r in caplog.records] == [None]
 
 
 def test_a_bug_in_the_view_is_a_logged_500(
