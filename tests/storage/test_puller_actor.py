@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from actors.messages import CheckoutFailed, CheckoutReady
+from actors.messages import CheckoutFailed, CheckoutReady, PrepareCheckout, ReleaseCheckout
 from tests.storage.repos import RemoteRepo, git
 from tests.storage.rig import Rig
 from tests.waiting import wait_until
@@ -183,10 +184,55 @@ def test_stopping_during_a_pull_answers_waiting_runs_and_kills_git(
     name, puller = rig.start(url="hang::somewhere", pull_interval=60)  # start() does not wait
     wait_until(lambda: rig.owns(name).get("pulling"), 10, message="pulling")
     run_id = uuid.uuid4()
-    from actors.messages import PrepareCheckout
-
     puller.tell(PrepareCheckout(run_id, rig.inbox))
     puller.ask(object(), timeout=5)
     puller.stop(timeout=10)
     reply = rig.reply()
     assert reply == CheckoutFailed(run_id, "code pull failed: the puller stopped")
+
+
+def test_a_full_disk_is_named_in_the_failure(
+    rig: Rig, remote: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A git that fails as git does when the disk is full (a real ENOSPC needs a tiny filesystem).
+    fake = tmp_path / "fakebin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *fetch*) echo "error: file write error: No space left on device" >&2;'
+        ' echo "fatal: unable to write new packfile" >&2; exit 128;; esac\n'
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    _, puller = rig.start(url=remote.url)
+    reply = rig.prepare(puller)
+    assert isinstance(reply, CheckoutFailed)
+    assert "code pull failed: " in reply.message and "disk full (ENOSPC)" in reply.message
+
+
+def test_a_run_released_while_waiting_for_a_pull_gets_no_checkout(
+    rig: Rig, remote: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A git whose fetch waits for a gate file: the first pull stays in progress until we say.
+    gate = tmp_path / "gate"
+    gated = tmp_path / "gatedbin" / "git"
+    gated.parent.mkdir()
+    gated.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *fetch*) while [ ! -e {gate} ]; do sleep 0.01; done;; esac\n'
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    gated.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gated.parent}:{os.environ['PATH']}")
+    name, puller = rig.start(url=remote.url)
+    wait_until(lambda: rig.owns(name).get("pulling"), 10, message="pulling")
+    cancelled = uuid.uuid4()
+    puller.tell(PrepareCheckout(cancelled, rig.inbox))  # queued behind the pull…
+    puller.tell(ReleaseCheckout(cancelled))  # …and the run ended before it was answered
+    puller.ask(object(), timeout=5)
+    gate.touch()
+    rig.wait_pulled(name, head(remote))
+    served = rig.prepare(puller)
+    assert isinstance(served, CheckoutReady) and served.run_id != cancelled
+    assert not (rig.work_dir / name / "holds" / f"run-{cancelled}").exists()
