@@ -51,15 +51,15 @@ def age(value: Any, now: datetime) -> str:
 
 
 def _owns(owns: Any) -> str:
+    """Scalars as key=value and lists as key=[count]; nested objects (a run's JSON) and unset
+    values are left to the runs section."""
     if not isinstance(owns, dict):
         return "-" if owns in (None, "") else str(owns)
     parts = []
     for key, value in owns.items():
         if isinstance(value, list):
             parts.append(f"{key}=[{len(value)}]")
-        elif isinstance(value, dict):
-            parts.append(f"{key}={{{len(value)}}}")
-        else:
+        elif value is not None and not isinstance(value, dict):
             parts.append(f"{key}={value}")
     return " ".join(parts) or "-"
 

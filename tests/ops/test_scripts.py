@@ -116,3 +116,12 @@ def test_runs_in_flight_json_lines(server: OpsServer, view: FakeView) -> None:
 def test_runs_in_flight_exits_1_when_none_match(server: OpsServer, args: list[str]) -> None:
     result = script("runs-in-flight", "--url", server.url, *args)
     assert (result.returncode, result.stdout, result.stderr) == (1, "", "")
+
+
+def test_a_python_without_the_package_gets_a_clear_line() -> None:
+    for name in ("supervisor-health", "runs-in-flight"):
+        result = subprocess.run(  # -S: no site-packages, so no installed `supervisor`
+            [sys.executable, "-S", str(SCRIPTS / name)], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"{name}: cannot import the supervisor package")
