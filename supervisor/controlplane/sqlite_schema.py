@@ -98,10 +98,12 @@ def check_header(path: Path) -> None:
 
 def check_ours(conn: sqlite3.Connection, path: Path) -> int:
     """The file's schema version (0: empty, to be created); raises DatabaseError if not ours."""
-    try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    try:  # one statement, one snapshot: another process may be creating the schema right now
+        app_id, version, tables = conn.execute(
+            "SELECT (SELECT application_id FROM pragma_application_id),"
+            " (SELECT user_version FROM pragma_user_version),"
+            " (SELECT count(*) FROM sqlite_master)"
+        ).fetchone()
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
