@@ -70,18 +70,18 @@ class TreeEnder:
         elif self._phase == "term" and at + grace < self._deadline:
             self._set_deadline(at + grace)
 
-    def adopt(self, snap: Snapshot, pids: list[int]) -> None:
-        """Hold daemons re-parented to us (found by tree()) so they are reaped when they die."""
+    def adopt(self, snap: Snapshot, found: list[tuple[int, int]]) -> None:
+        """Hold daemons re-parented to us (found with our cookie by tree(), as pid + start time)
+        so they are reaped when they die, even if that happened in the meantime."""
         if self._phase != "running":
             return
-        for pid in pids:
-            if pid in self._procs and not self._procs[pid].exited:
+        for pid, starttime in found:
+            known = self._procs.get(pid)
+            if known is not None and known.starttime == starttime:
                 continue
-            proc = pidfds.open_proc(pid, ppid=os.getpid())
-            if proc is not None and procfs.read_cookie(pid) == self.run_id:
+            proc = pidfds.open_proc(pid, starttime=starttime, ppid=os.getpid())
+            if proc is not None:
                 self._track(proc)
-            elif proc is not None:
-                proc.close()
 
     def _fired(self, snap: Snapshot, proc: Proc) -> None:
         proc.exited = True
@@ -106,10 +106,11 @@ class TreeEnder:
         if self._phase != "term":
             return
         self._phase = "kill"
+        alive = [proc for proc in self._live if not pidfds.has_exited(proc)]
+        self._escalated |= bool(alive)
         self._signal_group(signal.SIGKILL)
-        for proc in list(self._live):
-            if not pidfds.has_exited(proc) and pidfds.send(proc, signal.SIGKILL):
-                self._escalated = True
+        for proc in alive:
+            pidfds.send(proc, signal.SIGKILL)
         self._sweep_tree(signal.SIGKILL)
         self._timer = self._rt.timers.call_later(KILL_WAIT, lambda: self._submit(self._give_up))
         self._settle(snap)
@@ -117,7 +118,7 @@ class TreeEnder:
     def _give_up(self, snap: Snapshot) -> None:
         if self._phase == "kill":
             log.error("run %s: %d process(es) survived SIGKILL", self.run_id, len(self._live))
-            self._finish(leftovers=len(snap.pids(self.run_id)))
+            self._finish(leftovers=len(snap.pids(self.run_id, self._sids)))
 
     # --- steps ---
 
@@ -139,16 +140,15 @@ class TreeEnder:
     def _settle(self, snap: Snapshot) -> None:
         """Track and signal cookie carriers not yet known; finish once nothing is alive."""
         sig = signal.SIGTERM if self._phase == "term" else signal.SIGKILL
-        for pid in snap.pids(self.run_id):
+        for pid in snap.pids(self.run_id, self._sids):
             known = self._procs.get(pid)
             if known is not None and not known.exited:
                 continue
             proc = pidfds.open_proc(pid)
             if proc is None:
                 continue
-            if procfs.read_cookie(pid) != self.run_id or (
-                known is not None and known.starttime == proc.starttime
-            ):
+            ours = proc.sid in self._sids or procfs.read_cookie(pid) == self.run_id
+            if not ours or (known is not None and known.starttime == proc.starttime):
                 proc.close()  # the pid was reused after the scan: not ours
                 continue
             self._track(proc)

@@ -77,18 +77,36 @@ def read_cookie(pid: int) -> str | None:
     return cookie_of(data) if data else None
 
 
-def scan_cookies() -> dict[str, list[int]]:
-    """run id -> live pids carrying its cookie, over the whole machine (zombies have no environ)."""
+def scan_cookies() -> tuple[dict[str, list[int]], list[int]]:
+    """Over the whole machine: run id -> live pids carrying its cookie, and the pids whose environ
+    read empty (kernel threads, zombies, and a process in the middle of an exec, whose new
+    environment is not in place yet: the caller checks those by session)."""
     me = os.getpid()
     found: dict[str, list[int]] = {}
+    blank: list[int] = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         data = _read(f"/proc/{name}/environ")
-        if not data or _COOKIE not in data:
+        if data is None:
+            continue
+        if not data:
+            blank.append(int(name))
+            continue
+        if _COOKIE not in data:
             continue
         run_id = cookie_of(data)
         pid = int(name)
         if run_id is not None and pid != me:
             found.setdefault(run_id, []).append(pid)
-    return found
+    return found, blank
+
+
+def sessions_of(pids: list[int]) -> dict[int, int]:
+    """pid -> session of the live (not zombie) processes among `pids`; kernel threads have 0."""
+    sessions = {}
+    for pid in pids:
+        stat = read_stat(pid)
+        if stat is not None and stat.sid and stat.state != "Z":
+            sessions[pid] = stat.sid
+    return sessions

@@ -77,10 +77,10 @@ class RunProcess:
         if ender is None or self.done:
             return []
         roots = [ender.main.pid] if not ender.main.closed else []
-        adopted = trees.adoptions.of(self.run_id)
+        adopted = [entry for entry in trees.adoptions.of(self.run_id) if entry[0] not in roots]
         if adopted:
             self._rt.worker.submit(lambda snap: ender.adopt(snap, adopted))
-        return self._infos.infos(trees.walk(roots + adopted))
+        return self._infos.infos(trees.walk(roots + [pid for pid, _ in adopted]))
 
     # --- wiring (start_process) ---
 

@@ -6,6 +6,7 @@ rescanning until no process carries one of the cookies; reaps what is ours.
 
 from __future__ import annotations
 
+import os
 import select
 import signal
 import time
@@ -22,28 +23,36 @@ class _Sweep:
     def __init__(self, run_ids: Collection[str]) -> None:
         self.counts = dict.fromkeys(run_ids, 0)
         self.held: dict[int, Proc] = {}
+        self.sessions: dict[int, str] = {}  # session id -> the run whose processes are in it
 
     def collect(self) -> list[Proc]:
-        """Pin every live process carrying a wanted cookie that we do not hold yet."""
+        """Pin every live process carrying a wanted cookie (or caught mid-exec in one of the
+        sessions found so far) that we do not hold yet."""
+        by_run, blank = procfs.scan_cookies()
+        candidates = [(pid, run_id) for run_id in self.counts for pid in by_run.get(run_id, [])]
+        candidates += [
+            (pid, self.sessions[sid])
+            for pid, sid in procfs.sessions_of(blank).items()
+            if sid in self.sessions
+        ]
         new = []
-        for run_id, pids in procfs.scan_cookies().items():
-            if run_id not in self.counts:
+        for pid, run_id in candidates:
+            known = self.held.get(pid)
+            if known is not None and not known.exited:
                 continue
-            for pid in pids:
-                known = self.held.get(pid)
-                if known is not None and not known.exited:
-                    continue
-                proc = pidfds.open_proc(pid)
-                if proc is None:
-                    continue
-                if procfs.read_cookie(pid) != run_id:
-                    proc.close()
-                    continue
-                if known is not None:
-                    known.close()
-                self.held[pid] = proc
-                self.counts[run_id] += 1
-                new.append(proc)
+            proc = pidfds.open_proc(pid)
+            if proc is None:
+                continue
+            if self.sessions.get(proc.sid) != run_id and procfs.read_cookie(pid) != run_id:
+                proc.close()
+                continue
+            if known is not None:
+                known.close()
+            self.held[pid] = proc
+            if proc.sid != os.getsid(0):
+                self.sessions.setdefault(proc.sid, run_id)
+            self.counts[run_id] += 1
+            new.append(proc)
         return new
 
     def live(self) -> list[Proc]:

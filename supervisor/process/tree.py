@@ -38,23 +38,24 @@ class AdoptionIndex:
 
     Shared by every run and refreshed at most every `ttl` seconds, so asking all runs for their
     trees costs one look at our own children (each child's environ is read once per pid).
+    Entries are (pid, start time): enough to re-identify the process later, even as a zombie.
     """
 
     def __init__(self, ttl: float = 0.25) -> None:
         self._ttl = ttl
         self._lock = threading.Lock()
         self._at = -1e9
-        self._by_run: dict[str, list[int]] = {}
+        self._by_run: dict[str, list[tuple[int, int]]] = {}
         self._cookies: dict[tuple[int, int], str | None] = {}
 
-    def of(self, run_id: str) -> list[int]:
+    def of(self, run_id: str) -> list[tuple[int, int]]:
         with self._lock:
             if time.monotonic() - self._at > self._ttl:
                 self._refresh()
             return list(self._by_run.get(run_id, ()))
 
     def _refresh(self) -> None:
-        by_run: dict[str, list[int]] = {}
+        by_run: dict[str, list[tuple[int, int]]] = {}
         cookies: dict[tuple[int, int], str | None] = {}
         for pid in procfs.children(os.getpid()):
             stat = procfs.read_stat(pid)
@@ -64,7 +65,7 @@ class AdoptionIndex:
             cookie = self._cookies[key] if key in self._cookies else procfs.read_cookie(pid)
             cookies[key] = cookie
             if cookie is not None:
-                by_run.setdefault(cookie, []).append(pid)
+                by_run.setdefault(cookie, []).append(key)
         self._by_run, self._cookies, self._at = by_run, cookies, time.monotonic()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from supervisor.process import procfs
 
@@ -23,11 +23,17 @@ class Snapshot:
 
     def __init__(self) -> None:
         self._by_run: dict[str, list[int]] | None = None
+        self._blank: dict[int, int] = {}  # pid -> session, for live processes with an empty environ
 
-    def pids(self, run_id: str) -> list[int]:
+    def pids(self, run_id: str, sids: Collection[int] = ()) -> list[int]:
+        """Processes with the run's cookie, plus those caught mid-exec in one of its sessions."""
         if self._by_run is None:
-            self._by_run = procfs.scan_cookies()
-        return self._by_run.get(run_id, [])
+            self._by_run, blank = procfs.scan_cookies()
+            self._blank = procfs.sessions_of(blank)
+        found = self._by_run.get(run_id, [])
+        if sids:
+            found = found + [pid for pid, sid in self._blank.items() if sid in sids]
+        return found
 
 
 Step = Callable[[Snapshot], None]

@@ -47,7 +47,12 @@ class Started:
         return result
 
     def alive(self) -> list[int]:
-        return scan_cookies().get(self.run_id, [])
+        return cookie_pids(self.run_id)
+
+
+def cookie_pids(run_id: str) -> list[int]:
+    """Live processes carrying the run's cookie, over the whole machine."""
+    return scan_cookies()[0].get(run_id, [])
 
 
 def python(name: str, *args: str, **spec: object) -> Started:
