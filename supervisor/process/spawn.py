@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from typing import IO
 
-from supervisor.process import procfs, runtime
+from supervisor.process import runtime
 from supervisor.process.ending import TreeEnder
 from supervisor.process.exits import ExitResult
 from supervisor.process.output import OutputReader
@@ -65,8 +65,9 @@ def start_process(
             log_file.close()
         run._start_failed(f"cannot watch the process: {error}")
         return run
-    stat = procfs.read_stat(popen.pid)  # our unreaped child: the pid is stable
-    main = Proc(pid=popen.pid, fd=fd, starttime=stat.starttime if stat else 0, sid=popen.pid)
+    # Our unreaped child: its pid cannot be reused until we reap it, so no start time is needed
+    # (reading /proc/<pid>/stat here would wait for the exec to finish: +0.2 ms per launch).
+    main = Proc(pid=popen.pid, fd=fd, starttime=0, sid=popen.pid)
     ender = TreeEnder(spec.run_id, main, spec.kill_grace, rt, run._ended, run._main_reaped)
     assert popen.stdout is not None
     output = OutputReader(popen.stdout, rt.pump, log_file, on_output, run._output_done)
