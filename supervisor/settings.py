@@ -26,7 +26,7 @@ class _Strict(BaseModel):
 
 
 class StorageSettings(_Strict):
-    """Where a deployment's code comes from: a git repository (`url`) or a local directory (`path`)."""
+    """Where a deployment's code comes from: a git repository (`url`) or a local folder (`path`)."""
 
     url: str | None = Field(None, description="git remote URL (file://, https://, ssh://)")
     path: Path | None = Field(None, description="a local directory used as is, never pulled")
@@ -48,9 +48,12 @@ class DeploymentSettings(_Strict):
     """One deployment: what to run, when, and within which limits."""
 
     name: str = Field(min_length=1, description="unique name of the deployment")
-    command: tuple[str, ...] | None = Field(None, description="argv list to run; never a shell string")
+    command: tuple[str, ...] | None = Field(
+        None, description="argv list to run; never a shell string"
+    )
     entrypoint: str | None = Field(
-        None, description="`path/to/file.py:func` or `package.module:func`, called with the parameters"
+        None,
+        description="`path/to/file.py:func` or `package.module:func`, called with the parameters",
     )
     parameters: dict[str, Any] = Field(default_factory=dict, description="default run parameters")
     interval: float | None = Field(None, gt=0, description="schedule: every N seconds")
@@ -74,6 +77,13 @@ class DeploymentSettings(_Strict):
             raise ValueError("must not contain '/' or '%'")
         return value
 
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command_is_a_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError('must be an argv list such as ["prog", "arg"], not a shell string')
+        return value
+
     @field_validator("command")
     @classmethod
     def _command_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -87,7 +97,7 @@ class DeploymentSettings(_Strict):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}") from exc
+            raise ValueError("unknown timezone (use an IANA name like 'Europe/Berlin')") from exc
         return value
 
     @model_validator(mode="after")
@@ -107,7 +117,8 @@ class DeploymentSettings(_Strict):
 
     @property
     def schedule_kind(self) -> str | None:
-        return next((k for k in ("interval", "cron", "rrule") if getattr(self, k) is not None), None)
+        kinds = ("interval", "cron", "rrule")
+        return next((k for k in kinds if getattr(self, k) is not None), None)
 
 
 class SupervisorSection(_Strict):
@@ -151,11 +162,24 @@ class OpsSection(_Strict):
 class Settings(_Strict):
     """The whole settings file. Relative paths are resolved against the file's folder."""
 
-    supervisor: SupervisorSection = Field(default_factory=SupervisorSection)  # type: ignore[arg-type]
-    ops: OpsSection = Field(default_factory=OpsSection)  # type: ignore[arg-type]
+    supervisor: SupervisorSection = Field(
+        default_factory=SupervisorSection,  # type: ignore[arg-type]
+        description="the [supervisor] table: this supervisor's name, limits, intervals, paths",
+    )
+    ops: OpsSection = Field(
+        default_factory=OpsSection,  # type: ignore[arg-type]
+        description="the [ops] table: the HTTP ops API",
+    )
     deployments: tuple[DeploymentSettings, ...] = Field(
         (), description="what this supervisor runs"
     )
+
+    @field_validator("deployments", mode="before")
+    @classmethod
+    def _array_of_tables(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            raise ValueError("must be an array of tables: write [[deployments]], not [deployments]")
+        return value
     config_path: Path | None = Field(None, description="the file these settings came from")
 
     @model_validator(mode="after")
@@ -190,7 +214,8 @@ def config_path_from(explicit: str | os.PathLike[str] | None, env: Mapping[str, 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """`SUPERVISOR_LIMIT=8` sets `[supervisor] limit`; `SUPERVISOR_OPS_PORT=0` sets `[ops] port`.
 
-    Only known keys are read: the product itself sets other `SUPERVISOR_…` names in run environments.
+    Only known keys are read: the product itself sets other `SUPERVISOR_…` names in run
+    environments.
     """
     out: dict[str, dict[str, str]] = {}
     for section, model, prefix in (
@@ -218,7 +243,9 @@ def _describe(error: ValidationError, path: Path, data: Mapping[str, Any]) -> st
         if loc[1] < len(deployments) and isinstance(deployments[loc[1]], dict):
             name = deployments[loc[1]].get("name")
             if name:
-                field = field.replace(f"deployments[{loc[1]}]", f"deployments[{loc[1]}] ({name})", 1)
+                field = field.replace(
+                    f"deployments[{loc[1]}]", f"deployments[{loc[1]}] ({name})", 1
+                )
     message = first["msg"].removeprefix("Value error, ")
     where = f"{path}: {field}: " if field else f"{path}: "
     if first["type"] == "extra_forbidden":
@@ -254,13 +281,19 @@ def parse_settings(
 ) -> Settings:
     """Validate a parsed TOML document; raise ConfigError naming the file, field and value."""
     merged: dict[str, Any] = dict(data)
-    for section, values in _env_overrides(os.environ if env is None else env).items():
+    overrides = _env_overrides(os.environ if env is None else env)
+    for section, values in overrides.items():
         table = merged.get(section)
         merged[section] = {**(table if isinstance(table, dict) else {}), **values}
     try:
         settings = Settings.model_validate({**merged, "config_path": path})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, merged)) from None
+        message = _describe(exc, path, merged)
+        loc = exc.errors()[0]["loc"]
+        if len(loc) >= 2 and str(loc[1]) in overrides.get(str(loc[0]), {}):
+            prefix = ENV_PREFIX + ("OPS_" if loc[0] == "ops" else "")
+            message += f" (from ${prefix}{str(loc[1]).upper()})"
+        raise ConfigError(message) from None
     return _resolve(settings, path.resolve().parent)
 
 
@@ -281,4 +314,6 @@ def load_settings(
         raise ConfigError(f"{config}: permission denied") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{config}: not valid TOML: not UTF-8 text") from None
     return parse_settings(data, config, environ)
