@@ -125,6 +125,11 @@ def test_nudge_with_nothing_listening_is_false_and_quiet(
     assert capsys.readouterr() == ("", "")
 
 
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "bad host\x00"])
+def test_nudge_to_a_bad_host_is_false(host: str) -> None:
+    assert nudge_supervisor(settings_for(9, host=host), timeout=0.5) is False
+
+
 def test_nudge_does_nothing_when_the_port_is_unknown_or_the_api_off(server: OpsServer,
                                                                    view: FakeView) -> None:
     assert nudge_supervisor(settings_for(0)) is False
