@@ -36,7 +36,8 @@ COOPERATIVE_PY = (
 def ms(values: list[float]) -> str:
     values = sorted(values)
     p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    return f"median {statistics.median(values) * 1e3:7.3f} ms   p95 {p95 * 1e3:7.3f} ms   (n={len(values)})"
+    median = statistics.median(values)
+    return f"median {median * 1e3:7.3f} ms   p95 {p95 * 1e3:7.3f} ms   (n={len(values)})"
 
 
 class Timed:
@@ -157,7 +158,8 @@ def many(n: int) -> None:
         f"4. {n} runs (sh + sleep each): started in {started * 1e3:.0f} ms; all cancelled, reaped"
     )
     print(
-        f"   and verified in {ended * 1e3:.0f} ms; leftovers {leftovers}; threads {threading.active_count()}"
+        f"   and verified in {ended * 1e3:.0f} ms; leftovers {leftovers}; "
+        f"threads {threading.active_count()}"
     )
 
 
