@@ -55,8 +55,9 @@ def nudge_supervisor(settings: Settings, timeout: float = 0.5) -> bool:
     ops = settings.ops
     if not ops.enabled or ops.port == 0:
         return False
-    connection = http.client.HTTPConnection(connect_host(ops.host), ops.port, timeout=timeout)
+    connection: http.client.HTTPConnection | None = None
     try:
+        connection = http.client.HTTPConnection(connect_host(ops.host), ops.port, timeout=timeout)
         connection.request("POST", "/nudge", headers={"Content-Length": "0"})
         response = connection.getresponse()
         response.read()
@@ -65,7 +66,8 @@ def nudge_supervisor(settings: Settings, timeout: float = 0.5) -> bool:
         logger.debug("no supervisor took the nudge at %s:%s: %s", ops.host, ops.port, exc)
         return False
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
 
 
 class OpsClient:
