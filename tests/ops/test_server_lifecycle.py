@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 
 import httpx
@@ -90,3 +91,17 @@ def test_serves_on_ipv6_loopback_when_available(view: FakeView) -> None:
         assert httpx.get(server.url + "/health", trust_env=False).status_code == 200
     finally:
         server.stop()
+
+
+def test_connections_reset_at_once_do_not_wedge_the_server(view: FakeView) -> None:
+    server = OpsServer(view, "127.0.0.1", 0, None)
+    server.start()
+    for _ in range(20):  # connect, then reset (SO_LINGER 0) before the server reads anything
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    assert httpx.get(server.url + "/health", trust_env=False).status_code == 200
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    stopping.join(10)
+    assert not stopping.is_alive()
