@@ -4,9 +4,11 @@
     auth.py     the bearer token check (constant time)
     routes.py   the endpoints: path + method → handler → JSON response
     guard.py    bounded calls into the system (answer 503 rather than hang)
-    server.py   OpsServer — http.server on a daemon thread
+    transport.py  the HTTP plumbing (http.server): body limits, JSON errors, keep-alive, stop
+    server.py   OpsServer — binds, serves on a daemon thread, stops
     client.py   OpsClient (httpx) and nudge_supervisor (best effort, stdlib only)
     render.py   human output of `status`
+    scripting.py  what the ops scripts in scripts/ share (target lookup, exit codes)
 
 Nothing is imported here so that `nudge_supervisor` stays cheap for the CLI.
 """

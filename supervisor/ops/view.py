@@ -42,7 +42,8 @@ class SystemView(Protocol):
         ...
 
     def shutdown(self) -> None:
-        """Ask for a graceful stop; returns at once."""
+        """Ask for a graceful stop; returns at once. (Stopping the OpsServer inside this call
+        would wait on the very request that asked: hand the stop to another thread.)"""
         ...
 
     def nudge(self) -> None:
