@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -48,8 +49,17 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+def _jsonable(value: Any) -> Any:
+    """What the view hands over unconverted (a datetime, a UUID, a Path) is shown, not a 500."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
 def json_response(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    return Response(status, json.dumps(data).encode() + b"\n", JSON, headers)
+    return Response(status, json.dumps(data, default=_jsonable).encode() + b"\n", JSON, headers)
 
 
 def error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
@@ -129,3 +131,13 @@ def test_keep_alive_serves_many_requests_on_one_connection(http: httpx.Client) -
     for _ in range(5):
         assert http.get("/health").status_code == 200
     assert http.get("/runs").status_code == 200
+
+
+def test_values_the_view_left_unconverted_are_still_json(
+    http: httpx.Client, view: FakeView
+) -> None:
+    when = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    view.runs[RUN_ID] = {**a_run(), "claimed": when, "dir": Path("/srv/x"), "tags": {"a"}}
+    run = http.get(f"/runs/{RUN_ID}").json()
+    assert run["claimed"] == "2026-11-22T03:00:00+00:00"
+    assert (run["dir"], run["tags"]) == ("/srv/x", ["a"])
