@@ -80,16 +80,23 @@ def status_of(result: os.waitid_result) -> tuple[int, bool]:
 
 
 def peek(proc: Proc) -> os.waitid_result | None:
-    """The exit status of our exited child, leaving it a zombie (so it keeps its pid, pgid, sid)."""
-    try:
-        return os.waitid(os.P_PIDFD, proc.fd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return None
+    """The exit status of our exited child, leaving it a zombie (so it keeps its pid, pgid, sid).
+
+    None when the status is not ours to read (someone else reaped it)."""
+    return _wait(proc, os.WNOWAIT)
 
 
 def reap(proc: Proc) -> bool:
     """Reap `proc` if it is our child and has exited; only ever this exact process (no stealing)."""
+    return _wait(proc, 0) is not None
+
+
+def _wait(proc: Proc, flags: int) -> os.waitid_result | None:
     try:
-        return os.waitid(os.P_PIDFD, proc.fd, os.WEXITED | os.WNOHANG) is not None
+        result = os.waitid(os.P_PIDFD, proc.fd, os.WEXITED | os.WNOHANG | flags)
+        if result is None and proc.exited:
+            # the pidfd fired, so the child is exiting: its zombie state is a moment away
+            result = os.waitid(os.P_PIDFD, proc.fd, os.WEXITED | flags)
+        return result
     except ChildProcessError:
-        return False
+        return None
