@@ -5,6 +5,7 @@ and passes the same contract suite; `fail_next` simulates an outage for retry te
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import uuid
@@ -14,16 +15,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from supervisor.clock import Clock
-from supervisor.controlplane.rules import (
-    cancel_target,
-    decide,
-    plan_slots,
-    result,
-    run_updates,
-    schedule_key,
-    shown_state,
-    utc,
-)
+from supervisor.controlplane import rules
+from supervisor.controlplane.rules import utc
 from supervisor.errors import (
     ControlPlaneError,
     ControlPlaneUnavailable,
@@ -41,7 +34,19 @@ from supervisor.models import (
 from supervisor.schedules import describe, next_slot
 from supervisor.settings import DeploymentSettings
 
-T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _port(method: F) -> F:
+    """A port method: under the plane's lock, counted in `calls`, failing when told to."""
+
+    @functools.wraps(method)
+    def wrapper(self: MemoryControlPlane, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._enter(method.__name__)
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass
@@ -106,7 +111,7 @@ class MemoryControlPlane:
         return deployment
 
     def _shown(self, run: Run, now: datetime) -> Run:
-        shown = shown_state(run.state, run.scheduled_time, now)
+        shown = rules.shown_state(run.state, run.scheduled_time, now)
         return run if shown is run.state else run.model_copy(update={"state": shown})
 
     def _add_run(self, name: str, parameters: Mapping[str, Any], when: datetime,
@@ -125,6 +130,10 @@ class MemoryControlPlane:
                     and (after is None or run.scheduled_time > after)):
                 del self._runs[run_id]
 
+    def _auto_slots(self, name: str) -> set[datetime]:
+        return {r.run.scheduled_time for r in self._runs.values()
+                if r.auto and r.run.deployment == name}
+
     def _materialise(self, names: Collection[str], until: datetime) -> None:
         taken = {(r.run.deployment, r.run.scheduled_time) for r in self._runs.values() if r.auto}
         for name in names:
@@ -132,112 +141,105 @@ class MemoryControlPlane:
             if (deployment is None or deployment.paused or deployment.next_slot is None
                     or deployment.next_slot > until):
                 continue
-            new, deployment.cursor, deployment.next_slot = plan_slots(
+            new, deployment.cursor, deployment.next_slot = rules.plan_slots(
                 deployment.settings, deployment.cursor, until)
             for slot in new:
                 if (name, slot) not in taken:
                     self._add_run(name, deployment.settings.parameters, slot, auto=True)
 
-    def _locked(self, name: str, fn: Callable[[], T]) -> T:
-        with self._lock:
-            self._enter(name)
-            return fn()
+    def _apply(self, record: _Record, state: State, updates: dict[str, Any]) -> None:
+        record.run = record.run.model_copy(update={"state": state, **updates})
+        record.states.append(state)
 
-    # -- the port --------------------------------------------------------------------------
+    # -- the port (every method runs under the lock, after _enter) -------------------------
 
+    @_port
     def register_deployments(self, deployments: Sequence[DeploymentSettings]) -> None:
-        def upsert() -> None:
-            now = self._now()
-            for settings in deployments:
-                key = schedule_key(settings)
-                old = self._deployments.get(settings.name)
-                if old is not None and old.key == key:
-                    old.settings = settings
-                    continue
-                self._deployments[settings.name] = _Deployment(
-                    settings=settings, key=key, cursor=now, next_slot=next_slot(settings, now),
-                    paused=old.paused if old else False)
-                if old is not None:
-                    self._drop_unclaimed(settings.name, after=now)
+        now = self._now()
+        for settings in deployments:
+            key = rules.schedule_key(settings)
+            old = self._deployments.get(settings.name)
+            if old is not None and old.key == key:
+                old.settings = settings
+                if not old.paused and old.cursor < now:  # missed slots coalesce (rules.py)
+                    missed = rules.missed_slot(settings, old.cursor, now)
+                    if missed is not None and missed not in self._auto_slots(settings.name):
+                        self._add_run(settings.name, settings.parameters, missed, auto=True)
+                    old.cursor, old.next_slot = now, next_slot(settings, now)
+                continue
+            self._deployments[settings.name] = _Deployment(
+                settings=settings, key=key, cursor=now, next_slot=next_slot(settings, now),
+                paused=old.paused if old else False)
+            if old is not None:
+                self._drop_unclaimed(settings.name, after=now)
 
-        self._locked("register_deployments", upsert)
-
+    @_port
     def read_deployments(self) -> list[DeploymentInfo]:
-        def read() -> list[DeploymentInfo]:
-            now = self._now()
-            self._materialise(list(self._deployments), now)
-            infos = []
-            for name in sorted(self._deployments):
-                deployment = self._deployments[name]
-                times = [r.run.scheduled_time for r in self._runs.values()
-                         if r.run.deployment == name and r.run.state.type is StateType.SCHEDULED]
-                if deployment.next_slot is not None:
-                    times.append(deployment.next_slot)
-                infos.append(DeploymentInfo(
-                    name=name, schedule=describe(deployment.settings),
-                    next_run_time=None if deployment.paused or not times else min(times),
-                    paused=deployment.paused, tags=deployment.settings.tags))
-            return infos
+        self._materialise(list(self._deployments), self._now())
+        infos = []
+        for name in sorted(self._deployments):
+            deployment = self._deployments[name]
+            times = [r.run.scheduled_time for r in self._runs.values()
+                     if r.run.deployment == name and r.run.state.type is StateType.SCHEDULED]
+            if deployment.next_slot is not None:
+                times.append(deployment.next_slot)
+            infos.append(DeploymentInfo(
+                name=name, schedule=describe(deployment.settings),
+                next_run_time=None if deployment.paused or not times else min(times),
+                paused=deployment.paused, tags=deployment.settings.tags))
+        return infos
 
-        return self._locked("read_deployments", read)
-
+    @_port
     def set_paused(self, deployment: str, paused: bool) -> None:
-        def update() -> None:
-            found = self._deployment(deployment)
-            if found.paused == paused:
-                return
-            found.paused = paused
-            if paused:
-                self._drop_unclaimed(deployment)
-            else:
-                found.cursor = max(found.cursor, self._now())
-                found.next_slot = next_slot(found.settings, found.cursor)
+        found = self._deployment(deployment)
+        if found.paused == paused:
+            return
+        found.paused = paused
+        if paused:
+            self._drop_unclaimed(deployment)
+        else:
+            found.cursor = max(found.cursor, self._now())
+            found.next_slot = next_slot(found.settings, found.cursor)
 
-        self._locked("set_paused", update)
-
+    @_port
     def create_run(
         self,
         deployment: str,
         parameters: Mapping[str, Any] | None = None,
         scheduled_time: datetime | None = None,
     ) -> Run:
-        def create() -> Run:
-            settings = self._deployment(deployment).settings
-            when = utc(scheduled_time) if scheduled_time is not None else self._now()
-            run = self._add_run(deployment, {**settings.parameters, **(parameters or {})}, when,
-                                auto=False)
-            return self._shown(run, self._now())
+        settings = self._deployment(deployment).settings
+        when = utc(scheduled_time) if scheduled_time is not None else self._now()
+        run = self._add_run(deployment, {**settings.parameters, **(parameters or {})}, when,
+                            auto=False)
+        return self._shown(run, self._now())
 
-        return self._locked("create_run", create)
-
+    @_port
     def read_scheduled_runs(
         self, deployments: Collection[str], before: datetime, limit: int
     ) -> list[Run]:
-        def read() -> list[Run]:
-            names = set(deployments)
-            self._materialise(names, utc(before))
-            now = self._now()
-            due = sorted(
-                (r for r in self._runs.values()
-                 if r.run.deployment in names and r.run.state.type is StateType.SCHEDULED
-                 and r.run.scheduled_time <= utc(before)
-                 and not self._deployments[r.run.deployment].paused),
-                key=lambda r: (r.run.scheduled_time, r.seq))
-            return [self._shown(r.run, now) for r in due[:max(limit, 0)]]
+        names, before = set(deployments), utc(before)
+        self._materialise(names, before)
+        due = sorted(
+            (r for r in self._runs.values()
+             if r.run.deployment in names and r.run.state.type is StateType.SCHEDULED
+             and r.run.scheduled_time <= before
+             and not self._deployments[r.run.deployment].paused),
+            key=lambda r: (r.run.scheduled_time, r.seq))
+        now = self._now()
+        return [self._shown(r.run, now) for r in due[:max(limit, 0)]]
 
-        return self._locked("read_scheduled_runs", read)
-
+    @_port
     def read_cancelling_runs(self, run_ids: Collection[uuid.UUID]) -> list[Run]:
-        def read() -> list[Run]:
-            now = self._now()
-            return [self._shown(self._runs[i].run, now) for i in dict.fromkeys(run_ids)
-                    if i in self._runs and self._runs[i].run.state.type is StateType.CANCELLING]
+        now = self._now()
+        return [self._shown(self._runs[i].run, now) for i in dict.fromkeys(run_ids)
+                if i in self._runs and self._runs[i].run.state.type is StateType.CANCELLING]
 
-        return self._locked("read_cancelling_runs", read)
-
+    @_port
     def read_run(self, run_id: uuid.UUID) -> Run:
-        return self._locked("read_run", lambda: self._shown(self._record(run_id).run, self._now()))
+        return self._shown(self._record(run_id).run, self._now())
 
+    @_port
     def read_runs(
         self,
         *,
@@ -246,21 +248,20 @@ class MemoryControlPlane:
         supervisor: str | None = None,
         limit: int = 100,
     ) -> list[Run]:
-        def read() -> list[Run]:
-            now = self._now()
-            wanted = None if states is None else {StateType(s) for s in states}
-            found = [r for r in self._runs.values()
-                     if (deployment is None or r.run.deployment == deployment)
-                     and (wanted is None or r.run.state.type in wanted)
-                     and (supervisor is None or r.run.supervisor == supervisor)]
-            found.sort(key=lambda r: (r.run.scheduled_time, r.seq), reverse=True)
-            return [self._shown(r.run, now) for r in found[:max(limit, 0)]]
+        wanted = None if states is None else {StateType(s) for s in states}
+        found = [r for r in self._runs.values()
+                 if (deployment is None or r.run.deployment == deployment)
+                 and (wanted is None or r.run.state.type in wanted)
+                 and (supervisor is None or r.run.supervisor == supervisor)]
+        found.sort(key=lambda r: (r.run.scheduled_time, r.seq), reverse=True)
+        now = self._now()
+        return [self._shown(r.run, now) for r in found[:max(limit, 0)]]
 
-        return self._locked("read_runs", read)
-
+    @_port
     def read_states(self, run_id: uuid.UUID) -> list[State]:
-        return self._locked("read_states", lambda: list(self._record(run_id).states))
+        return list(self._record(run_id).states)
 
+    @_port
     def set_state(
         self,
         run_id: uuid.UUID,
@@ -273,40 +274,31 @@ class MemoryControlPlane:
         exit_code: int | None = None,
         commit: str | None = None,
     ) -> OrchestrationResult:
-        def propose() -> OrchestrationResult:
-            record = self._record(run_id)
-            if idempotency_key is not None and idempotency_key in record.keys:
-                return record.keys[idempotency_key]
-            proposed = state.model_copy(update={"timestamp": utc(state.timestamp)})
-            status, reason = decide(record.run.state.type, proposed.type, force)
-            if status is not OrchestrationStatus.ACCEPT:
-                return result(status, record.run.state, reason)
-            self._apply(record, proposed, run_updates(
-                proposed, supervisor=supervisor, pid=pid, exit_code=exit_code, commit=commit))
-            answer = result(status, proposed)
-            if idempotency_key is not None:
-                record.keys[idempotency_key] = answer
-            return answer
+        record = self._record(run_id)
+        if idempotency_key is not None and idempotency_key in record.keys:
+            return record.keys[idempotency_key]
+        proposed = state.model_copy(update={"timestamp": utc(state.timestamp)})
+        status, reason = rules.decide(record.run.state.type, proposed.type, force)
+        if status is not OrchestrationStatus.ACCEPT:
+            return rules.result(status, record.run.state, reason)
+        self._apply(record, proposed, rules.run_updates(
+            proposed, supervisor=supervisor, pid=pid, exit_code=exit_code, commit=commit))
+        answer = rules.result(status, proposed)
+        if idempotency_key is not None:
+            record.keys[idempotency_key] = answer
+        return answer
 
-        return self._locked("set_state", propose)
-
-    def _apply(self, record: _Record, state: State, updates: dict[str, Any]) -> None:
-        record.run = record.run.model_copy(update={"state": state, **updates})
-        record.states.append(state)
-
+    @_port
     def request_cancel(self, run_id: uuid.UUID) -> Run:
-        def cancel() -> Run:
-            record = self._record(run_id)
-            target = cancel_target(record.run.state.type)
-            if target is not None:
-                message = ("cancel requested" if target is StateType.CANCELLING
-                           else "cancelled before it started")
-                state = State(type=target, message=message, timestamp=self._now())
-                self._apply(record, state, run_updates(
-                    state, supervisor=None, pid=None, exit_code=None, commit=None))
-            return self._shown(record.run, self._now())
-
-        return self._locked("request_cancel", cancel)
+        record = self._record(run_id)
+        target = rules.cancel_target(record.run.state.type)
+        if target is not None:
+            message = ("cancel requested" if target is StateType.CANCELLING
+                       else "cancelled before it started")
+            state = State(type=target, message=message, timestamp=self._now())
+            self._apply(record, state, rules.run_updates(
+                state, supervisor=None, pid=None, exit_code=None, commit=None))
+        return self._shown(record.run, self._now())
 
     def close(self) -> None:
         with self._lock:

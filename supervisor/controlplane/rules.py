@@ -103,3 +103,20 @@ def plan_slots(
     new = list(itertools.islice(slots(deployment, cursor, until), MAX_SLOTS_PER_READ))
     new_cursor = new[-1] if len(new) == MAX_SLOTS_PER_READ else max(cursor, utc(until))
     return new, new_cursor, next_slot(deployment, new_cursor)
+
+
+CATCH_UP_WINDOW = timedelta(days=7)
+"""How far back `missed_slot` looks (a weekly job missed during a reboot still runs)."""
+_CATCH_UP_STEPS = 200_000
+
+
+def missed_slot(deployment: DeploymentSettings, cursor: datetime, now: datetime) -> datetime | None:
+    """At registration (a supervisor start): the latest slot in (cursor, now] that nobody
+    materialised while no process read the schedule, or None. Missed slots coalesce into this
+    one late run: a reboot at 01:59 does not lose a daily 02:00 job, and a day of downtime does
+    not queue 1440 runs of a minutely one. Slots older than CATCH_UP_WINDOW are dropped."""
+    start = max(cursor, now - CATCH_UP_WINDOW)
+    last = None
+    for slot in itertools.islice(slots(deployment, start, now), _CATCH_UP_STEPS):
+        last = slot
+    return last

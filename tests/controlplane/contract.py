@@ -218,6 +218,19 @@ class ControlPlaneContract:
             START.replace(second=0) + timedelta(minutes=m) for m in (1, 2)]
         assert all(r.state.type is StateType.SCHEDULED for r in found)
 
+    def test_slots_missed_before_a_restart_coalesce_into_one_late_run(
+        self, plane: ControlPlane, clock: Clock
+    ) -> None:
+        # Given a minutely schedule nobody read for ten minutes (the supervisor was down)
+        plane.register_deployments([deployment(interval=60)])
+        self.advance(clock, 600)
+        # When a supervisor starts again and registers it unchanged
+        plane.register_deployments([deployment(interval=60)])
+        # Then the ten missed slots are one late run, and the schedule goes on from now
+        found = plane.read_scheduled_runs(["etl"], clock.now() + timedelta(seconds=60), 100)
+        assert [r.scheduled_time for r in found] == [
+            START.replace(second=0) + timedelta(minutes=m) for m in (10, 11)]
+
     def test_changed_schedule_drops_future_unclaimed_slots(
         self, plane: ControlPlane, now: datetime
     ) -> None:
