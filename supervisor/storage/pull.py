@@ -29,6 +29,7 @@ from supervisor.storage.remote import Remote, resolve_remote
 
 logger = logging.getLogger("supervisor.storage")
 
+SHA_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
 FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _REMOTE_SIDE = re.compile(
     r"timed out|authentication failed|asks for credentials|Could not read from remote"
@@ -103,6 +104,8 @@ class GitPuller:
 
     def _pull(self, git: GitRunner, remote: Remote) -> Pulled:
         pin = self.storage.commit
+        if pin and not SHA_PREFIX.match(pin):
+            raise StorageError(f"commit {pin!r} is not a hex sha (4 to 64 characters, lower case)")
         if pin:
             known = pin if FULL_SHA.match(pin) else self.layout.find_snapshot(pin)
             if known and self.layout.has_snapshot(known):
@@ -159,6 +162,7 @@ class GitPuller:
                     "--depth",
                     "1",
                     "--no-tags",
+                    "--",
                     remote.url,
                     f"+refs/heads/{branch}:refs/supervisor/head",
                 ],
@@ -187,6 +191,7 @@ class GitPuller:
                         "--depth",
                         "1",
                         "--no-tags",
+                        "--",
                         remote.url,
                         pin,
                     ],
@@ -209,6 +214,7 @@ class GitPuller:
                 "-q",
                 "--no-tags",
                 *(["--unshallow"] if shallow == "true" else []),
+                "--",
                 remote.url,
                 "+refs/heads/*:refs/supervisor/all/*",
             ],

@@ -153,3 +153,16 @@ def test_a_hold_of_a_dead_process_is_stale(remote: RemoteRepo, tmp_path: Path) -
     (layout.holds / "run-x").write_text(f"{pulled.sha} 999999999 1.0\n")
     assert layout.live_holds() == {}
     assert layout.collect(keep=set()) == [pulled.sha]
+
+
+def test_a_pin_that_is_not_a_sha_is_refused(remote: RemoteRepo, tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match=r"commit '-v' is not a hex sha"):
+        puller(remote, tmp_path / "w", commit="-v").pull()
+
+
+def test_a_url_that_looks_like_an_option_is_only_ever_a_url(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    settings = StorageSettings(url=f"--upload-pack=touch {marker}")
+    with pytest.raises(StorageError, match="fetching branch 'main'"):
+        GitPuller(settings, Layout(tmp_path / "w")).pull()
+    assert not marker.exists()
