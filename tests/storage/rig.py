@@ -13,7 +13,7 @@ from actors.base import SystemContext
 from actors.board import StatusBoard
 from actors.messages import CheckoutFailed, CheckoutReady, PrepareCheckout, ReleaseCheckout
 from actors.storage_puller import StoragePullerActor
-from actors.timers import ManualScheduler
+from actors.timers import ManualScheduler, ThreadScheduler
 from supervisor.clock import FakeClock
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.metrics import Metrics
@@ -32,14 +32,14 @@ class Inbox(pykka.ThreadingActor):
 
 
 class Rig:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, real_time: bool = False) -> None:
         settings = parse_settings(
             {"supervisor": {"work_dir": str(tmp / "work")}, "ops": {"enabled": False}},
             tmp / "supervisor.toml",
             env={},
         )
         self.clock = FakeClock()
-        self.scheduler = ManualScheduler(self.clock)
+        self.scheduler: Any = ThreadScheduler() if real_time else ManualScheduler(self.clock)
         self.board = StatusBoard()
         self.ctx = SystemContext(
             settings, MemoryControlPlane(self.clock), self.scheduler, self.board, Metrics()

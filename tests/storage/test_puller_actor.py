@@ -236,3 +236,18 @@ def test_a_run_released_while_waiting_for_a_pull_gets_no_checkout(
     served = rig.prepare(puller)
     assert isinstance(served, CheckoutReady) and served.run_id != cancelled
     assert not (rig.work_dir / name / "holds" / f"run-{cancelled}").exists()
+
+
+def test_with_real_timers_a_new_commit_arrives_by_itself(
+    remote: RemoteRepo, tmp_path: Path
+) -> None:
+    rig = Rig(tmp_path, real_time=True)
+    try:
+        name, puller = rig.start(url=remote.url, pull_interval=0.2)
+        first = rig.prepare(puller)
+        assert isinstance(first, CheckoutReady)
+        new_sha = remote.commit({"flow.py": "VERSION = 2\n"})
+        rig.wait_pulled(name, new_sha)  # no request, no restart: the periodic pull found it
+        assert (Path(first.path) / "flow.py").read_text() == "VERSION = 1\n"  # still held
+    finally:
+        rig.stop()
