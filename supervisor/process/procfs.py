@@ -78,17 +78,22 @@ def read_cookie(pid: int) -> str | None:
 
 
 def scan_cookies() -> tuple[dict[str, list[int]], list[int]]:
-    """Over the whole machine: run id -> live pids carrying its cookie, and the pids whose environ
-    read empty (kernel threads, zombies, and a process in the middle of an exec, whose new
-    environment is not in place yet: the caller checks those by session)."""
+    """Over the whole machine: run id -> live pids carrying its cookie, and the pids without a
+    readable environment (kernel threads, zombies, and processes that are exiting or in the middle
+    of an exec: their memory is gone or not in place yet; the caller checks those by session)."""
     me = os.getpid()
     found: dict[str, list[int]] = {}
     blank: list[int] = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        data = _read(f"/proc/{name}/environ")
-        if data is None:
+        try:
+            with open(f"/proc/{name}/environ", "rb", buffering=0) as handle:
+                data = handle.read()
+        except ProcessLookupError:  # no memory to read: kernel thread, zombie, exiting
+            blank.append(int(name))
+            continue
+        except OSError:  # gone, or not ours to read
             continue
         if not data:
             blank.append(int(name))
