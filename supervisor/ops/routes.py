@@ -94,7 +94,7 @@ class Router:
             if handler is None:
                 allowed = ", ".join(sorted(methods))
                 return error(
-                    405, f"{request.method} is not allowed on {path} (allowed: {allowed})",
+                    405, f"{request.method} is not allowed on {_shown(path)} (allowed: {allowed})",
                     (("Allow", allowed),),
                 )
             return self._safely(handler, request, match.groupdict())
