@@ -49,5 +49,5 @@ class RemoteRepo:
             path.write_text(text)
         git("-C", self.work, "add", "-A")
         git("-C", self.work, "commit", "-q", "-m", message)
-        git("-C", self.work, "push", "-q", self.bare, f"HEAD:refs/heads/{branch}")
+        git("-C", self.work, "push", "-q", self.bare, f"+HEAD:refs/heads/{branch}")  # may rewrite
         return git("-C", self.work, "rev-parse", "HEAD")

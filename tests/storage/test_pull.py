@@ -166,3 +166,28 @@ def test_a_url_that_looks_like_an_option_is_only_ever_a_url(tmp_path: Path) -> N
     with pytest.raises(StorageError, match="fetching branch 'main'"):
         GitPuller(settings, Layout(tmp_path / "w")).pull()
     assert not marker.exists()
+
+
+def test_a_force_pushed_or_replaced_history_is_followed(remote: RemoteRepo, tmp_path: Path) -> None:
+    p = puller(remote, tmp_path / "w")
+    p.pull()
+    git("-C", remote.work, "checkout", "-q", "--orphan", "rewritten")
+    git("-C", remote.work, "rm", "-rq", "--cached", ".")
+    sha = remote.commit({"other.py": "NEW = True\n"}, "unrelated history")
+    pulled = p.pull()
+    assert pulled.sha == sha and (pulled.path / "other.py").is_file()
+    assert not (pulled.path / "flow.py").exists()
+
+
+def test_a_changed_url_gets_a_fresh_folder(remote: RemoteRepo, tmp_path: Path) -> None:
+    from supervisor.storage import storage_key
+
+    other = RemoteRepo(tmp_path / "other")
+    other.commit({"flow.py": "VERSION = 'other'\n"})
+    before = StorageSettings(url=remote.url)
+    after = StorageSettings(url=other.url)
+    assert storage_key(before) != storage_key(after)
+    work = tmp_path / "work"
+    GitPuller(before, Layout(work / storage_key(before))).pull()
+    pulled = GitPuller(after, Layout(work / storage_key(after))).pull()
+    assert (pulled.path / "flow.py").read_text() == "VERSION = 'other'\n"
