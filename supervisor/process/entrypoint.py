@@ -20,7 +20,7 @@ import traceback
 from types import ModuleType
 from typing import Any, NoReturn
 
-from supervisor.process.spec import PARAMETERS_VAR
+from supervisor.process.names import PARAMETERS_VAR
 
 USAGE = 2
 USER_ERROR = 1

@@ -7,11 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-COOKIE_VAR = "SUPERVISOR_RUN_ID"
-"""Environment variable carrying the run id; every descendant inherits it, so it finds the tree."""
+from supervisor.process.names import COOKIE_VAR, PARAMETERS_VAR
 
-PARAMETERS_VAR = "SUPERVISOR_PARAMETERS"
-"""Environment variable holding an entrypoint run's parameters as a JSON object."""
+__all__ = ["COOKIE_VAR", "PARAMETERS_VAR", "ProcessInfo", "ProcessSpec", "entrypoint_argv"]
 
 
 @dataclass(frozen=True)

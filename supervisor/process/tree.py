@@ -77,8 +77,13 @@ class InfoCache:
 
     def __init__(self) -> None:
         self._procs: dict[int, psutil.Process] = {}
+        self._lock = threading.Lock()  # the actor and the ops API may ask at the same time
 
     def infos(self, pids: list[int]) -> list[ProcessInfo]:
+        with self._lock:
+            return self._infos(pids)
+
+    def _infos(self, pids: list[int]) -> list[ProcessInfo]:
         infos: list[ProcessInfo] = []
         keep: dict[int, psutil.Process] = {}
         for pid in pids:

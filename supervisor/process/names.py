@@ -1,0 +1,8 @@
+"""Environment variable names shared by the supervisor and the run's child (import-free on purpose:
+the entrypoint child imports this before the user's code)."""
+
+COOKIE_VAR = "SUPERVISOR_RUN_ID"
+"""Carries the run id; every descendant inherits it, so it finds the tree."""
+
+PARAMETERS_VAR = "SUPERVISOR_PARAMETERS"
+"""Holds an entrypoint run's parameters as a JSON object."""
