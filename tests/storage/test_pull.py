@@ -172,7 +172,7 @@ def test_a_force_pushed_or_replaced_history_is_followed(remote: RemoteRepo, tmp_
     p = puller(remote, tmp_path / "w")
     p.pull()
     git("-C", remote.work, "checkout", "-q", "--orphan", "rewritten")
-    git("-C", remote.work, "rm", "-rq", ".")
+    git("-C", remote.work, "rm", "-rqf", ".")
     sha = remote.commit({"other.py": "NEW = True\n"}, "unrelated history")
     pulled = p.pull()
     assert pulled.sha == sha and (pulled.path / "other.py").is_file()
