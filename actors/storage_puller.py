@@ -76,7 +76,6 @@ class StoragePullerActor(SupervisedActor):
         self._future: Future[None] | None = None
         self._waiting: list[PrepareCheckout] = []
         self._holds: dict[uuid.UUID, str] = {}
-        self._swept = False
         self._hold_name = f"puller-{os.getpid()}-{id(ctx.board):x}"
 
     # lifecycle ------------------------------------------------------------------------------------
@@ -263,10 +262,8 @@ class StoragePullerActor(SupervisedActor):
         except OSError as exc:
             logger.warning("%s: cleaning snapshots: %s", self.name, os_reason(exc))
             return
-        if removed:
+        if removed and self._executor is not None:
             logger.info("%s: removed snapshots %s", self.name, ", ".join(s[:12] for s in removed))
-        if (removed or not self._swept) and self._executor is not None:
-            self._swept = True  # the first time: what an earlier incarnation left half done
             with contextlib.suppress(RuntimeError):  # RuntimeError: shutting down
                 self._executor.submit(self.layout.empty_trash)
 

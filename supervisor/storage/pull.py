@@ -94,6 +94,7 @@ class GitPuller:
             self._runner = runner
         try:
             self.layout.ensure()
+            self.layout.empty_trash()  # what earlier pulls discarded, or a dead process left
             with self._git_lock():
                 return self._pull(runner, remote)
         except OSError as exc:
@@ -122,7 +123,11 @@ class GitPuller:
             sha = self._fetch(git, remote, repo, pin)
         if self.layout.has_snapshot(sha):
             return Pulled(sha, self.layout.snapshot(sha), fetched=True)
-        return Pulled(sha, self._export(git, repo, sha), fetched=True)
+        try:
+            return Pulled(sha, self._export(git, repo, sha), fetched=True)
+        except StorageError:
+            self._suspect = True  # unreadable objects, say: fetch afresh next time
+            raise
 
     def _fetch(self, git: GitRunner, remote: Remote, repo: str, pin: str | None) -> str:
         if pin:
