@@ -137,3 +137,32 @@ def test_start_process_takes_a_spec_and_callbacks_are_optional():
     run = start_process(ProcessSpec(run_id="test-optional", argv=("true",)))
     result = run.wait(30)
     assert result is not None and result.returncode == 0 and run.done
+
+
+ESCAPE = """
+import os
+read_end, write_end = os.pipe()  # not inherited through exec: EOF says the escapee is in place
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    os.execve("/bin/sleep", ["sleep", "3600"], {})
+os.close(write_end)
+os.read(read_end, 1)
+print(f"escaped {pid}", flush=True)
+"""
+
+
+def test_a_holder_of_the_output_that_escaped_everything_does_not_hang_the_result():
+    # Given a run whose main exits while a process that dropped the cookie (env -i) and left the
+    # session (setsid) keeps the output pipe open: invisible to the walk, the group and the scan
+    started = Started((sys.executable, "-c", ESCAPE))
+    try:
+        # Then the result still arrives, once a short drain has passed
+        result = started.result()
+        assert (result.reason, result.returncode) == (ExitReason.EXITED, 0)
+        assert started.lines == [started.lines[0]] and started.lines[0].startswith("escaped ")
+    finally:
+        [pid] = [int(line.split()[1]) for line in started.lines if line.startswith("escaped ")]
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            assert handle.read() == b"sleep\x003600\x00"
+        os.kill(pid, signal.SIGKILL)
