@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +22,7 @@ from actors.timers import Scheduler, TimerHandle
 from supervisor.clock import Clock
 from supervisor.controlplane.port import ControlPlane
 from supervisor.metrics import Metrics
+from supervisor.process import start_process
 from supervisor.settings import Settings
 
 logger = logging.getLogger("supervisor.actors")
@@ -38,6 +40,10 @@ class SystemContext:
     scheduler: Scheduler
     board: StatusBoard
     metrics: Metrics
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """The base environment of run processes, captured once by the composition root."""
+    launch: Callable[..., Any] = start_process
+    """Starts a run's process tree (`supervisor.process.start_process`; a fake in unit tests)."""
 
     @property
     def clock(self) -> Clock:
@@ -120,5 +126,3 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def ticked(self) -> None:
         self.ctx.board.update(self.name, last_tick=self.ctx.clock.now())
-
-

@@ -88,6 +88,7 @@ class ProcessStarted:
 class ProcessExited:
     """The run's main process was reaped and its whole tree verified gone."""
 
+    run_id: uuid.UUID
     result: ExitResult
 
 
@@ -119,6 +120,19 @@ class ReportState:
     pid: int | None = None
     exit_code: int | None = None
     commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Shutdown: deliver what is queued (retrying for up to `within` s), then reply Drained."""
+
+    reply_to: pykka.ActorRef[Any]
+    within: float = 10.0
+
+
+@dataclass(frozen=True)
+class Drained:
+    undelivered: int
 
 
 @dataclass(frozen=True)
@@ -164,3 +178,17 @@ class ReleaseCheckout:
     """The run is over: its checkout may be removed once no other run uses it."""
 
     run_id: uuid.UUID
+
+
+# --- the whole system -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Stop polling, end every run's tree (after up to `drain` s of letting them finish), stop.
+
+    `immediate`: a second signal; kill every tree now, no grace.
+    """
+
+    drain: float = 0.0
+    immediate: bool = False

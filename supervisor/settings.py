@@ -66,7 +66,9 @@ class DeploymentSettings(_Strict):
     )
     timeout: float | None = Field(None, gt=0, description="s a run may take before it is killed")
     tags: tuple[str, ...] = Field((), description="free-form labels")
-    cwd: Path | None = Field(None, description="working directory (relative to the config file)")
+    cwd: Path | None = Field(
+        None, description="working directory; relative: to the checkout, else to the config file"
+    )
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
     storage: StorageSettings | None = Field(None, description="where the code comes from")
 
@@ -268,7 +270,9 @@ def _resolve(settings: Settings, base: Path) -> Settings:
         )
     }
     deployments = tuple(
-        d.model_copy(update={"cwd": base / d.cwd}) if d.cwd and not d.cwd.is_absolute() else d
+        d.model_copy(update={"cwd": base / d.cwd})
+        if d.cwd and not d.cwd.is_absolute() and d.storage is None
+        else d
         for d in settings.deployments
     )
     return settings.model_copy(

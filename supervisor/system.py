@@ -1,54 +1,155 @@
 """The composition root: `Supervisor(settings)` builds the control plane and the actor tree.
 
-Placeholder with the final public shape; the actor system (issue 4) fills it in.
+Embeddable: `start()` returns at once, `stop()` ends every run's tree and returns, and it works as
+a context manager. It installs no signal handlers and changes no process-wide state unless asked
+(`subreaper=True`; the CLI asks). It is also the ops API's view of the live system.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
 import threading
+import uuid
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from actors.base import SystemContext
+from actors.board import StatusBoard
+from actors.messages import CancelRequested, PollNow, Shutdown
+from actors.supervisor_actor import CANCELLATION_POLLER, SCHEDULE_POLLER, SupervisorActor
+from actors.timers import Scheduler, ThreadScheduler
+from supervisor.controlplane.port import ControlPlane
+from supervisor.errors import SupervisorError
+from supervisor.metrics import Metrics
+from supervisor.models import StateType
 from supervisor.settings import Settings
+
+logger = logging.getLogger("supervisor")
 
 
 class Supervisor:
-    """Embeddable facade. `start()` returns at once; `stop()` ends every run's tree and returns.
-
-    Installs no signal handlers and changes no process-wide state unless asked (`subreaper=True`).
-    """
+    """One supervisor: its actors, its control plane connection and (optionally) its ops API."""
 
     def __init__(
-        self, settings: Settings, *, subreaper: bool = False, ops_api: bool | None = None
+        self,
+        settings: Settings,
+        *,
+        subreaper: bool = False,
+        ops_api: bool | None = None,
+        once: bool = False,
+        execute: uuid.UUID | None = None,
+        control_plane: ControlPlane | None = None,
+        scheduler: Scheduler | None = None,
+        environment: Mapping[str, str] | None = None,
+        launcher: Callable[..., Any] | None = None,
     ) -> None:
         self.settings = settings
-        self._subreaper = subreaper
-        self._ops_api = settings.ops.enabled if ops_api is None else ops_api
-        self._stopped = threading.Event()
+        self.name = settings.supervisor.name
+        self.metrics = Metrics()
+        self.board = StatusBoard()
         self.exit_code = 0
+        self.error: str | None = None
+        self._subreaper = subreaper
+        self._ops_enabled = settings.ops.enabled if ops_api is None else ops_api
+        self._once = once
+        self._execute = execute
+        self._control_plane = control_plane
+        self._owns_control_plane = control_plane is None
+        self._scheduler = scheduler
+        self._environment = dict(os.environ if environment is None else environment)
+        self._launcher = launcher
+        self._stopped = threading.Event()
+        self._root: Any = None
+        self._ops: Any = None
+        self._ctx: SystemContext | None = None
+
+    # lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from supervisor.controlplane.local import LocalControlPlane
+        """Register the deployments, start the actors and the ops API; return at once."""
+        if self._subreaper:
+            from supervisor.process import enable_subreaper
 
-        plane = LocalControlPlane(self.settings.supervisor.database)
-        try:
-            plane.register_deployments(self.settings.deployments)
-        finally:
-            plane.close()
+            if not enable_subreaper():
+                logger.warning("could not become a child subreaper; daemons may escape")
+        if self._control_plane is None:
+            from supervisor.controlplane.local import LocalControlPlane
 
-    def stop(self, timeout: float = 30.0, *, drain: float = 0.0) -> None:
+            self._control_plane = LocalControlPlane(self.settings.supervisor.database)
+        self._control_plane.register_deployments(self.settings.deployments)
+        self.settings.supervisor.log_dir.mkdir(parents=True, exist_ok=True)
+        scheduler = self._scheduler or ThreadScheduler()
+        self._scheduler = scheduler
+        self._ctx = SystemContext(
+            self.settings,
+            self._control_plane,
+            scheduler,
+            self.board,
+            self.metrics,
+            self._environment,
+        )
+        if self._launcher is not None:
+            self._ctx = dataclasses.replace(self._ctx, launch=self._launcher)
+        if self._ops_enabled:
+            self._start_ops()
+        self._root = SupervisorActor.start(self._ctx, self._on_stopped, self._once, self._execute)
+
+    def _start_ops(self) -> None:
+        from supervisor.ops.server import OpsServer
+
+        token = self._environment.get(self.settings.ops.token_env) or None
+        self._ops = OpsServer(self, self.settings.ops.host, self.settings.ops.port, token)
+        self._ops.start()
+
+    @property
+    def ops_url(self) -> str | None:
+        return self._ops.url if self._ops is not None else None
+
+    def _on_stopped(self, exit_code: int, error: str | None) -> None:
+        self.exit_code = exit_code
+        self.error = error
         self._stopped.set()
+
+    def stop(self, timeout: float = 60.0, *, drain: float = 0.0) -> None:
+        """Stop polling, end every run's tree (after up to `drain` s), stop the actors."""
+        self._tell_root(Shutdown(drain=drain))
+        if not self._stopped.wait(timeout + drain):
+            logger.error("actors did not stop within %gs; stopping them hard", timeout + drain)
+        self._close()
 
     def kill(self) -> None:
-        """Second signal: end every run's tree at once (no grace) and stop."""
-        self._stopped.set()
+        """A second signal: end every tree now, no grace."""
+        self._tell_root(Shutdown(immediate=True))
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the system has stopped; True if it has."""
-        return self._stopped.wait(timeout)
+        """Block until the system has stopped by itself (`--once`, `execute`, a fatal error)."""
+        stopped = self._stopped.wait(timeout)
+        if stopped:
+            self._close()
+        return stopped
 
-    def actor_states(self) -> list[dict[str, Any]]:
-        return []
+    def _close(self) -> None:
+        if self._root is not None:
+            self._root.stop(block=True, timeout=10)
+            self._root = None
+        if self._ops is not None:
+            self._ops.stop()
+            self._ops = None
+        if self._scheduler is not None:
+            self._scheduler.close()
+        if self._control_plane is not None and self._owns_control_plane:
+            self._control_plane.close()
+            self._control_plane = None
+
+    def _tell_root(self, message: Any) -> None:
+        if self._root is not None:
+            try:
+                self._root.tell(message)
+            except Exception:  # already stopped
+                logger.debug("root gone", exc_info=True)
 
     def __enter__(self) -> Supervisor:
         self.start()
@@ -61,3 +162,69 @@ class Supervisor:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    # the ops view ---------------------------------------------------------------------------------
+
+    def actor_states(self) -> list[dict[str, Any]]:
+        """The actor tree, as `GET /actors` serves it; never waits on an actor."""
+        return self.board.tree()
+
+    def health(self) -> tuple[bool, str]:
+        if self._stopped.is_set():
+            return False, "stopped"
+        sup = self.settings.supervisor
+        intervals = {
+            SCHEDULE_POLLER: sup.poll_interval,
+            CANCELLATION_POLLER: sup.cancel_poll_interval,
+        }
+        now = self._ctx.clock.now() if self._ctx else None
+        problems = []
+        for name, interval in intervals.items():
+            entry = self.board.get(name)
+            if entry is None:
+                continue
+            if entry["state"] != "running":
+                problems.append(f"{name} is {entry['state']}")
+            elif entry.get("failing"):
+                problems.append(f"{name} cannot reach the control plane: {entry['last_error']}")
+            elif entry["last_tick"] is None or (
+                now is not None and (now - entry["last_tick"]).total_seconds() > 3 * interval + 5
+            ):
+                problems.append(f"{name} has not ticked recently")
+        return (not problems, "; ".join(problems) or "ok")
+
+    def runs_in_flight(self) -> list[dict[str, Any]]:
+        runs = []
+        for node in self.board.entries():
+            if node["kind"] != "run":
+                continue
+            owns = node["owns"]
+            tree = owns.get("tree")
+            run = dict(owns.get("run") or {})
+            run.update(pid=owns.get("pid"), commit=owns.get("commit"), phase=owns.get("phase"))
+            try:
+                run["tree"] = tree() if callable(tree) else (tree or [])
+            except Exception:  # the tree ended while we looked
+                run["tree"] = []
+            runs.append(run)
+        return runs
+
+    def run_in_flight(self, run_id: uuid.UUID) -> dict[str, Any] | None:
+        return next((r for r in self.runs_in_flight() if r.get("id") == str(run_id)), None)
+
+    def cancel_run(self, run_id: uuid.UUID, by: str = "the ops API") -> dict[str, Any]:
+        if self._control_plane is None:
+            raise SupervisorError("the supervisor is not running")
+        run = self._control_plane.request_cancel(run_id)
+        if run.state.type is StateType.CANCELLING:
+            self._tell_root(CancelRequested(run_id, by))
+        return run.to_json()
+
+    def shutdown(self) -> None:
+        self._tell_root(Shutdown())
+
+    def nudge(self) -> None:
+        self._tell_root(PollNow())
+
+
+__all__ = ["Supervisor"]

@@ -1,21 +1,51 @@
 """`execute RUN_ID`: run one given run under full supervision and exit with its result.
 
-Placeholder with the final shape; the actor system (issue 4) fills it in.
+The exit code is the run's: 0 when COMPLETED, its process's exit code when that is non-zero,
+else 1 (killed, cancelled, could not start). The ops API is not served (a `start`ed supervisor
+may own the port); cancels still arrive through the control plane.
 """
 
 from __future__ import annotations
 
 import argparse
-
-from supervisor.errors import UsageError
+import sys
 
 NAME = "execute"
 HELP = "run one given run under full supervision and exit with its result"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id", metavar="RUN_ID", help="id of the run to execute")
+    parser.add_argument("run_id", metavar="RUN_ID", help="id of a SCHEDULED run to execute")
+    parser.add_argument("--json", action="store_true", help="print the finished run as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("execute: not available yet")
+    from supervisor.cli import context, output
+    from supervisor.cli.parsing import parse_run_id
+    from supervisor.cli.start import run_supervised
+    from supervisor.errors import RunNotFound
+    from supervisor.models import StateType
+
+    run_id = parse_run_id(args.run_id)
+    settings = context.load(args)
+    with context.control_plane(settings, register=True) as plane:
+        try:
+            plane.read_run(run_id)
+        except RunNotFound:
+            raise RunNotFound(
+                f"no run with id '{run_id}' in {context.database_name(settings)}"
+            ) from None
+    code = run_supervised(settings, drain=0.0, execute=run_id, ops_api=False, announce=False)
+    if code != 0 and code != 1:
+        return code
+    with context.control_plane(settings) as plane:
+        finished = plane.read_run(run_id)
+    if args.json:
+        output.print_json(finished.to_json())
+    else:
+        print(f"{finished.id}  {finished.state.name}: {finished.state.message}", file=sys.stderr)
+    if finished.state.type is StateType.COMPLETED:
+        return 0
+    if finished.exit_code and 0 < finished.exit_code < 256:
+        return finished.exit_code
+    return 1

@@ -1,0 +1,265 @@
+"""RunActor: one per run, from claim to the reaped tree and the reported terminal state.
+
+claim (PENDING) → [code checkout] → start the tree → report RUNNING with the pid → watch for exit,
+timeout or cancel → report the explained terminal state → tell the root `RunFinished` (slot freed).
+The process layer's threads call back with messages; nothing here blocks on another actor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors.base import SupervisedActor, SystemContext
+from actors.messages import (
+    CancelRun,
+    CheckoutFailed,
+    CheckoutReady,
+    PrepareCheckout,
+    ProcessExited,
+    ProcessStarted,
+    ReleaseCheckout,
+    ReportState,
+    RunFinished,
+    StateReported,
+    TimeoutReached,
+)
+from actors.timers import TimerHandle
+from supervisor.errors import ControlPlaneError
+from supervisor.models import OrchestrationStatus, Run, State, StateType
+from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess, entrypoint_argv
+from supervisor.settings import DeploymentSettings
+
+logger = logging.getLogger("supervisor.runs")
+
+
+def run_actor_name(run_id: uuid.UUID) -> str:
+    return f"run-{run_id}"
+
+
+class RunActor(SupervisedActor):
+    kind = "run"
+
+    def __init__(
+        self,
+        ctx: SystemContext,
+        parent: pykka.ActorRef[Any],
+        run: Run,
+        deployment: DeploymentSettings,
+        reporter: pykka.ActorRef[Any],
+        puller: pykka.ActorRef[Any] | None = None,
+    ) -> None:
+        super().__init__(run_actor_name(run.id), ctx, parent)
+        self.run = run
+        self.deployment = deployment
+        self.reporter = reporter
+        self.puller = puller
+        self.phase = "claiming"
+        self.process: RunProcess | None = None
+        self.commit: str | None = None
+        self._cancelled_by: str | None = None
+        self._timeout: TimerHandle | None = None
+        self._prefix = f"[{deployment.name} {str(run.id)[:8]}]"
+        self._publish()
+
+    # lifecycle ------------------------------------------------------------------------------------
+
+    def started(self) -> None:
+        self._claim()
+
+    def stopping(self) -> None:
+        if self._timeout is not None:
+            self._timeout.cancel()
+
+    def on_receive(self, message: Any) -> None:
+        match message:
+            case CheckoutReady(path=path, commit=commit) if self.phase == "preparing":
+                self.commit = commit
+                self._start(Path(path))
+            case CheckoutFailed(message=text) if self.phase == "preparing":
+                self._end_unstarted(State.of(StateType.CRASHED, text))
+            case CancelRun():
+                self._cancel(message)
+            case TimeoutReached() if self.process is not None:
+                logger.info("%s timed out after %ss", self._prefix, self.deployment.timeout)
+                self.process.terminate(self._grace(), ExitReason.TIMED_OUT)
+            case StateReported(state=state, result=result):
+                self._on_reported(state, result.status, result.reason)
+            case ProcessExited(result=result):
+                self._on_exit(result)
+
+    # phases ---------------------------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        supervisor = self.ctx.settings.supervisor.name
+        try:
+            result = self.ctx.control_plane.set_state(
+                self.run.id,
+                State.of(StateType.PENDING, f"claimed by {supervisor}"),
+                idempotency_key=f"{self.run.id}:pending:{supervisor}",
+                supervisor=supervisor,
+            )
+        except ControlPlaneError as exc:  # the run stays SCHEDULED; a later poll finds it again
+            logger.warning("%s claim failed: %s", self._prefix, exc)
+            self._finish(None)
+            return
+        if not result.accepted:
+            logger.info("%s not started: %s", self._prefix, result.reason or result.status)
+            self._finish(None)
+            return
+        if self._cancelled_by is not None:
+            self._end_unstarted(self._cancelled_state("before it started"))
+        elif self.puller is not None:
+            self.phase = "preparing"
+            self._publish()
+            self.puller.tell(PrepareCheckout(self.run.id, self.actor_ref))
+        else:
+            self._start(None)
+
+    def _start(self, checkout: Path | None) -> None:
+        if self._cancelled_by is not None:
+            self._end_unstarted(self._cancelled_state("before it started"))
+            return
+        spec = ProcessSpec(
+            run_id=str(self.run.id),
+            argv=self._argv(),
+            cwd=self._cwd(checkout),
+            env=self._environment(),
+            log_path=self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log",
+            kill_grace=self._grace(),
+        )
+        ref = self.actor_ref
+        root = self.parent
+        run_id = self.run.id
+
+        def exited(result: ExitResult) -> None:
+            try:
+                ref.tell(ProcessExited(run_id, result))
+            except pykka.ActorDeadError:  # this actor failed: the root owns the slot now
+                root.tell(ProcessExited(run_id, result))  # type: ignore[union-attr]
+
+        self.phase = "running"
+        self.process = self.ctx.launch(spec, on_output=self._output, on_exit=exited)
+        if self.process.done:  # could not start: ProcessExited is on its way
+            return
+        self.ctx.metrics.runs_started.inc()
+        root.tell(ProcessStarted(run_id, self.process))  # type: ignore[union-attr]
+        self.reporter.tell(
+            ReportState(
+                run_id,
+                State.of(StateType.RUNNING, f"pid {self.process.pid}"),
+                f"{run_id}:running",
+                reply_to=ref,
+                pid=self.process.pid,
+                commit=self.commit,
+            )
+        )
+        if self.deployment.timeout:
+            self._timeout = self.tell_later(self.deployment.timeout, TimeoutReached())
+        self._publish()
+
+    def _cancel(self, message: CancelRun) -> None:
+        if self._cancelled_by is not None and not message.shutdown:
+            return
+        self._cancelled_by = message.by
+        reason = ExitReason.SHUTDOWN if message.shutdown else ExitReason.CANCELLED
+        grace = self._grace() if message.grace is None else message.grace
+        if self.process is not None:
+            self.process.terminate(grace, reason)
+        elif self.phase == "preparing":
+            self._end_unstarted(self._cancelled_state("before it started"))
+        # while claiming, _claim sees _cancelled_by and does not start
+
+    def _on_reported(self, state: State, status: OrchestrationStatus, reason: str) -> None:
+        aborted = state.type is StateType.RUNNING and status is OrchestrationStatus.ABORT
+        if aborted and self.process is not None and self._cancelled_by is None:
+            # Cancelled between claim and start: end what we started.
+            self._cancelled_by = reason or "the control plane (run cancelled before it started)"
+            self.process.terminate(self._grace(), ExitReason.CANCELLED)
+
+    def _on_exit(self, result: ExitResult) -> None:
+        if self._timeout is not None:
+            self._timeout.cancel()
+        if result.escalated:
+            self.ctx.metrics.kill_escalations.inc()
+        message = result.message
+        if result.state_type is StateType.CANCELLED and self._cancelled_by:
+            message = f"cancelled by {self._cancelled_by}: {result.message}"
+        state = State.of(result.state_type, message, result.state_name)
+        logger.info("%s %s: %s", self._prefix, state.name, message)
+        self._report_terminal(state, exit_code=result.returncode)
+        self._finish(state)
+
+    def _end_unstarted(self, state: State) -> None:
+        self._report_terminal(state, exit_code=None)
+        self._finish(state)
+
+    def _report_terminal(self, state: State, exit_code: int | None) -> None:
+        self.ctx.metrics.runs_finished.labels(state.type.value).inc()
+        self.reporter.tell(
+            ReportState(
+                self.run.id,
+                state,
+                f"{self.run.id}:terminal",
+                exit_code=exit_code,
+                commit=self.commit,
+            )
+        )
+
+    def _finish(self, state: State | None) -> None:
+        self.phase = "done"
+        if self.puller is not None:
+            self.puller.tell(ReleaseCheckout(self.run.id))
+        self.parent.tell(RunFinished(self.run.id, state))  # type: ignore[union-attr]
+        self.ctx.board.remove(self.name)
+        self.stop()
+
+    # helpers --------------------------------------------------------------------------------------
+
+    def _cancelled_state(self, when: str) -> State:
+        return State.of(StateType.CANCELLED, f"cancelled by {self._cancelled_by} {when}")
+
+    def _grace(self) -> float:
+        return self.ctx.settings.kill_grace_for(self.deployment)
+
+    def _argv(self) -> tuple[str, ...]:
+        if self.deployment.command is not None:
+            return self.deployment.command
+        return entrypoint_argv(self.deployment.entrypoint or "")
+
+    def _cwd(self, checkout: Path | None) -> Path | None:
+        """A relative `cwd` is taken inside the checkout (settings leave it relative then)."""
+        cwd = self.deployment.cwd
+        if checkout is None or cwd is None:
+            return checkout or cwd
+        return checkout / cwd
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(self.ctx.environment)
+        env.update(self.deployment.env)
+        env["SUPERVISOR_RUN_ID"] = str(self.run.id)
+        env["SUPERVISOR_DEPLOYMENT"] = self.deployment.name
+        env["SUPERVISOR_PARAMETERS"] = json.dumps(self.run.parameters)
+        return env
+
+    def _output(self, line: str) -> None:
+        logger.info("%s %s", self._prefix, line.rstrip("\n"))
+
+    def _publish(self) -> None:
+        process = self.process
+        self.ctx.board.own(
+            self.name,
+            run_id=str(self.run.id),
+            deployment=self.deployment.name,
+            phase=self.phase,
+            pid=process.pid if process else None,
+            commit=self.commit,
+            run=self.run.to_json(),
+            tree=(lambda: [asdict(p) for p in process.tree()]) if process else [],
+        )

@@ -1,0 +1,396 @@
+"""SupervisorActor, the root: owns the children, the run table and the concurrency slots.
+
+A slot is held from the moment a run actor is started (it claims at once) until the run's tree is
+reaped — `RunFinished`, or the tree's exit after its actor died — so no error path can leak one.
+Children are restarted one-for-one, at most `max_restarts` in `restart_window` s; past that the
+system stops with a clear error and a non-zero exit code. Start in order, stop in reverse.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors.base import ROOT_NAME, SupervisedActor, SystemContext
+from actors.cancellation_poller import CancellationPollerActor
+from actors.messages import (
+    CancelRequested,
+    CancelRun,
+    ChildFailed,
+    Drain,
+    Drained,
+    InFlightChanged,
+    PollNow,
+    ProcessExited,
+    ProcessStarted,
+    ReportState,
+    RunDue,
+    RunFinished,
+    Shutdown,
+)
+from actors.run_actor import RunActor
+from actors.schedule_poller import PassDone, SchedulePollerActor
+from actors.state_reporter import StateReporterActor
+from actors.storage_puller import StoragePullerActor
+from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
+from supervisor.models import Run, State, StateType
+from supervisor.process import ExitReason, RunProcess
+from supervisor.recovery import resolve_orphans
+from supervisor.storage import storage_key
+
+logger = logging.getLogger("supervisor")
+
+SCHEDULE_POLLER = "schedule-poller"
+CANCELLATION_POLLER = "cancellation-poller"
+STATE_REPORTER = "state-reporter"
+
+
+@dataclass
+class RunEntry:
+    ref: pykka.ActorRef[Any]
+    deployment: str
+    process: RunProcess | None = None
+    actor_error: str | None = None
+
+
+@dataclass(frozen=True)
+class _DrainOver:
+    pass
+
+
+@dataclass(frozen=True)
+class _Recover:
+    pass
+
+
+@dataclass
+class _Child:
+    factory: Callable[[], pykka.ActorRef[Any]]
+    ref: pykka.ActorRef[Any] | None = None
+    failures: deque[float] = field(default_factory=deque)
+
+
+class SupervisorActor(SupervisedActor):
+    kind = "supervisor"
+
+    def __init__(
+        self,
+        ctx: SystemContext,
+        on_stopped: Callable[[int, str | None], None],
+        once: bool = False,
+        execute: uuid.UUID | None = None,
+    ) -> None:
+        super().__init__(ROOT_NAME, ctx, None)
+        self._on_stopped = on_stopped
+        self._once = once
+        self._execute = execute
+        self._children: dict[str, _Child] = {}
+        self._runs: dict[uuid.UUID, RunEntry] = {}
+        self._waiting: list[tuple[Any, uuid.UUID, Run]] = []
+        self._stopping = False
+        self._pass_done = False
+        self._exit_code = 0
+        self._error: str | None = None
+        limit = ctx.settings.supervisor.limit
+        ctx.metrics.track_slots(lambda: len(self._runs), lambda: limit - len(self._runs))
+
+    # start ----------------------------------------------------------------------------------------
+
+    def started(self) -> None:
+        settings = self.ctx.settings
+        me = self.actor_ref
+        self._add(STATE_REPORTER, lambda: StateReporterActor.start(STATE_REPORTER, self.ctx, me))
+        for key, storage in {
+            storage_key(d.storage): d.storage for d in settings.deployments if d.storage
+        }.items():
+            self._add(key, lambda k=key, s=storage: StoragePullerActor.start(k, self.ctx, me, s))
+        self._recover()
+        if self._execute is None:
+            names = tuple(d.name for d in settings.deployments)
+            self._add(
+                SCHEDULE_POLLER,
+                lambda: SchedulePollerActor.start(SCHEDULE_POLLER, self.ctx, me, names, self._once),
+            )
+        self._add(
+            CANCELLATION_POLLER,
+            lambda: CancellationPollerActor.start(CANCELLATION_POLLER, self.ctx, me),
+        )
+        if self._execute is not None:
+            self._start_execute(self._execute)
+        self._publish()
+
+    def _recover(self) -> None:
+        """Runs a previous incarnation of this supervisor left in flight: end their leftover
+        processes and close them out (before polling starts, so no slot is in doubt)."""
+        sup = self.ctx.settings.supervisor
+        try:
+            resolved = resolve_orphans(self.ctx.control_plane, sup.name, sup.kill_grace)
+        except ControlPlaneUnavailable as exc:
+            logger.warning("could not look for orphaned runs yet (%s); retrying", exc)
+            self.tell_later(max(1.0, sup.poll_interval), _Recover())
+            return
+        for run, state in resolved:
+            self._child(STATE_REPORTER).tell(ReportState(run.id, state, f"{run.id}:recovered"))
+
+    def _add(self, name: str, factory: Callable[[], pykka.ActorRef[Any]]) -> None:
+        self._children[name] = _Child(factory, factory())
+
+    def _child(self, name: str) -> pykka.ActorRef[Any]:
+        ref = self._children[name].ref
+        assert ref is not None
+        return ref
+
+    def _start_execute(self, run_id: uuid.UUID) -> None:
+        try:
+            run = self.ctx.control_plane.read_run(run_id)
+        except ControlPlaneError as exc:
+            self._fail(f"execute: {exc}")
+            return
+        if run.state.type is not StateType.SCHEDULED:
+            self._fail(f"execute: run {run_id} is {run.state.type.value}, not SCHEDULED")
+            return
+        if self.ctx.settings.deployment(run.deployment) is None:
+            self._fail(f"execute: deployment {run.deployment!r} is not in the settings file")
+            return
+        self._pass_done = True
+        self._launch(run)
+
+    # messages -------------------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> None:
+        match message:
+            case RunDue(run=run):
+                self._due(run)
+            case ProcessStarted(run_id=run_id, process=process) if run_id in self._runs:
+                self._runs[run_id].process = process
+            case RunFinished(run_id=run_id, state=state):
+                self._finished(run_id, state)
+            case ProcessExited(run_id=run_id, result=result) if run_id in self._runs:
+                entry = self._runs[run_id]  # its actor died; the tree is reaped now
+                text = f"run actor failed ({entry.actor_error}); {result.message}"
+                self._report_orphan(run_id, State.of(StateType.CRASHED, text), result.returncode)
+            case CancelRequested(run_id=run_id, by=by):
+                self._cancel(run_id, by)
+            case ChildFailed():
+                self._child_failed(message)
+            case PassDone():
+                self._pass_done = True
+                self._maybe_done_once()
+            case PollNow():
+                for name in (SCHEDULE_POLLER, CANCELLATION_POLLER):
+                    if name in self._children and self._children[name].ref:
+                        self._child(name).tell(PollNow())
+            case Shutdown(drain=drain, immediate=immediate):
+                self._shutdown(drain, immediate)
+            case _DrainOver():
+                self._cancel_all(immediate=False)
+            case _Recover():
+                self._recover()
+            case Drained(undelivered=undelivered):
+                if undelivered:
+                    self._error = self._error or f"{undelivered} state reports were not delivered"
+                self._stopped()
+
+    # runs -----------------------------------------------------------------------------------------
+
+    def _due(self, run: Run) -> None:
+        if self._stopping or run.id in self._runs or any(w[1] == run.id for w in self._waiting):
+            return
+        if len(self._runs) < self.ctx.settings.supervisor.limit:
+            self._launch(run)
+        else:
+            bisect.insort(self._waiting, (run.scheduled_time, run.id, run))
+            self._publish()
+
+    def _launch(self, run: Run) -> None:
+        deployment = self.ctx.settings.deployment(run.deployment)
+        if deployment is None:  # registered by another config; not ours to run
+            return
+        puller = None
+        if deployment.storage is not None:
+            puller = self._children[storage_key(deployment.storage)].ref
+        ref = RunActor.start(
+            self.ctx, self.actor_ref, run, deployment, self._child(STATE_REPORTER), puller
+        )
+        self._runs[run.id] = RunEntry(ref, deployment.name)
+        self._in_flight_changed()
+
+    def _finished(self, run_id: uuid.UUID, state: State | None) -> None:
+        if self._runs.pop(run_id, None) is None:
+            return
+        if self._execute == run_id:
+            self._exit_code = 0 if state is not None and state.type is StateType.COMPLETED else 1
+        limit = self.ctx.settings.supervisor.limit
+        while self._waiting and len(self._runs) < limit and not self._stopping:
+            _, _, run = self._waiting.pop(0)
+            self._launch(run)
+        if not self._waiting and len(self._runs) < limit and SCHEDULE_POLLER in self._children:
+            self._child(SCHEDULE_POLLER).tell(PollNow())  # more may be due: don't wait for a tick
+        self._in_flight_changed()
+        if self._stopping and not self._runs:
+            self._stop_children()
+        else:
+            self._maybe_done_once()
+
+    def _cancel(self, run_id: uuid.UUID, by: str) -> None:
+        entry = self._runs.get(run_id)
+        if entry is not None and entry.actor_error is None:
+            entry.ref.tell(CancelRun(by))
+
+    def _report_orphan(self, run_id: uuid.UUID, state: State, exit_code: int | None) -> None:
+        self._child(STATE_REPORTER).tell(
+            ReportState(run_id, state, f"{run_id}:terminal", exit_code=exit_code)
+        )
+        self.ctx.metrics.runs_finished.labels(state.type.value).inc()
+        self.ctx.board.remove(f"run-{run_id}")
+        self._finished(run_id, state)
+
+    def _in_flight_changed(self) -> None:
+        if CANCELLATION_POLLER in self._children:
+            self._child(CANCELLATION_POLLER).tell(InFlightChanged(frozenset(self._runs)))
+        self._publish()
+
+    def _publish(self) -> None:
+        limit = self.ctx.settings.supervisor.limit
+        self.ctx.board.own(
+            self.name, limit=limit, in_flight=len(self._runs), waiting=len(self._waiting)
+        )
+
+    # failures -------------------------------------------------------------------------------------
+
+    def _child_failed(self, failure: ChildFailed) -> None:
+        logger.error("actor %s died in %s: %s", failure.name, failure.during, failure.error)
+        if failure.name.startswith("run-"):
+            self._run_actor_failed(uuid.UUID(failure.name.removeprefix("run-")), failure.error)
+            return
+        child = self._children.get(failure.name)
+        if child is None or self._stopping:
+            return
+        sup = self.ctx.settings.supervisor
+        now = self.ctx.clock.monotonic()
+        while child.failures and now - child.failures[0] > sup.restart_window:
+            child.failures.popleft()
+        if len(child.failures) >= sup.max_restarts:
+            self._fail(
+                f"actor {failure.name} failed {len(child.failures) + 1} times within "
+                f"{sup.restart_window:g}s; last error: {failure.error}"
+            )
+            return
+        child.failures.append(now)
+        child.ref = child.factory()
+        entry = self.ctx.board.get(failure.name) or {}
+        self.ctx.board.update(
+            failure.name, restarts=entry.get("restarts", 0) + 1, last_error=failure.error
+        )
+        self.ctx.metrics.actor_restarts.labels(failure.name).inc()
+        if failure.name == CANCELLATION_POLLER:
+            self._in_flight_changed()
+
+    def _run_actor_failed(self, run_id: uuid.UUID, error: str) -> None:
+        entry = self._runs.get(run_id)
+        if entry is None:
+            return
+        entry.actor_error = error
+        process = entry.process
+        if process is None:
+            self._report_orphan(
+                run_id, State.of(StateType.CRASHED, f"run actor failed: {error}"), None
+            )
+        elif process.done and process.result is not None:
+            result = process.result
+            self._report_orphan(
+                run_id,
+                State.of(StateType.CRASHED, f"run actor failed ({error}); {result.message}"),
+                result.returncode,
+            )
+        else:  # end the tree; its exit comes back to us as ProcessExited
+            deployment = self.ctx.settings.deployment(entry.deployment)
+            grace = (
+                self.ctx.settings.kill_grace_for(deployment)
+                if deployment
+                else self.ctx.settings.supervisor.kill_grace
+            )
+            process.terminate(grace, ExitReason.CANCELLED)
+
+    def _fail(self, error: str) -> None:
+        logger.error("supervisor stopping: %s", error)
+        self._error = error
+        self._exit_code = 1
+        self.ctx.board.update(self.name, last_error=error)
+        self._shutdown(0.0, immediate=False)
+
+    # shutdown -------------------------------------------------------------------------------------
+
+    def _maybe_done_once(self) -> None:
+        if self._pass_done and not self._runs and not self._waiting and not self._stopping:
+            self._shutdown(0.0, immediate=False)
+
+    def _shutdown(self, drain: float, immediate: bool) -> None:
+        first = not self._stopping
+        self._stopping = True
+        self._waiting.clear()
+        if first:
+            self._stop_child(SCHEDULE_POLLER)
+            if self.ctx.settings.supervisor.pause_on_shutdown:
+                self._pause_deployments()
+        if not self._runs:
+            self._stop_children()
+        elif drain > 0 and not immediate:
+            logger.info("draining %d runs for up to %gs", len(self._runs), drain)
+            self.tell_later(drain, _DrainOver())
+        else:
+            self._cancel_all(immediate)
+
+    def _cancel_all(self, immediate: bool) -> None:
+        for run_id, entry in self._runs.items():
+            grace = 0.0 if immediate else None
+            if entry.actor_error is None:
+                entry.ref.tell(CancelRun("supervisor shutting down", shutdown=True, grace=grace))
+            elif entry.process is not None:
+                entry.process.terminate(grace or 0.0, ExitReason.SHUTDOWN)
+            logger.debug("cancelling %s for shutdown", run_id)
+
+    def _pause_deployments(self) -> None:
+        for deployment in self.ctx.settings.deployments:
+            try:
+                self.ctx.control_plane.set_paused(deployment.name, True)
+            except ControlPlaneError as exc:
+                logger.warning("could not pause %s: %s", deployment.name, exc)
+
+    def _stop_child(self, name: str) -> None:
+        child = self._children.pop(name, None)
+        if child is not None and child.ref is not None:
+            child.ref.stop(block=False)
+
+    def _stop_children(self) -> None:
+        """Reverse start order; the reporter last, after it has sent what it holds."""
+        for name in reversed(list(self._children)):
+            if name != STATE_REPORTER:
+                self._stop_child(name)
+        reporter = self._children.get(STATE_REPORTER)
+        if reporter is not None and reporter.ref is not None:
+            reporter.ref.tell(Drain(self.actor_ref))  # answered with Drained
+        else:
+            self._stopped()
+
+    def _stopped(self) -> None:
+        self._stop_child(STATE_REPORTER)
+        self._on_stopped(self._exit_code, self._error)
+        self.stop()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """The root itself died (a bug): end every tree at once, stop, and say so."""
+        super().on_failure(exception_type, exception_value, traceback)
+        for entry in self._runs.values():
+            if entry.process is not None:
+                entry.process.terminate(0.0, ExitReason.SHUTDOWN)
+        for name in reversed(list(self._children)):
+            self._stop_child(name)
+        self._on_stopped(1, f"the supervisor actor failed: {exception_value!r}")

@@ -1,0 +1,81 @@
+"""Cancels: through the poller (safety net), through a nudge, before start, and on shutdown."""
+
+from __future__ import annotations
+
+from supervisor.models import StateType
+from supervisor.process import ExitReason
+from tests.actors.harness import start_harness
+from tests.waiting import wait_until
+
+JOB = {"name": "job", "command": ["prog"], "kill_grace": 7}
+
+
+def test_the_cancellation_poller_ends_a_running_tree_with_the_deployments_grace(tmp_path):
+    h = start_harness(tmp_path, [JOB])
+    try:
+        run = h.create_run("job")
+        h.sup.nudge()
+        process = h.process(run)
+        h.wait_state(run, StateType.RUNNING)
+        assert h.plane.request_cancel(run.id).state.type is StateType.CANCELLING
+        # No nudge: the poller finds it on its next tick
+        h.advance(0.5)
+        wait_until(lambda: process.terminations)
+        assert process.terminations[0] == (7.0, ExitReason.CANCELLED)
+        final = h.wait_state(run, StateType.CANCELLED)
+        assert final.state.message.startswith("cancelled by ")
+        assert h.plane.read_states(run.id)[-1].type is StateType.CANCELLED
+        wait_until(lambda: h.in_flight() == 0)
+    finally:
+        h.sup.stop()
+
+
+def test_a_cancel_before_the_start_time_means_it_never_starts(tmp_path):
+    h = start_harness(tmp_path, [JOB])
+    try:
+        run = h.create_run("job", in_seconds=2)
+        h.sup.nudge()
+        wait_until(lambda: h.sup.board.get("schedule-poller")["owns"].get("timers") == 1)
+        assert h.plane.request_cancel(run.id).state.type is StateType.CANCELLED
+        h.advance(2)
+        wait_until(lambda: h.in_flight() == 0)
+        assert str(run.id) not in h.launcher.processes
+    finally:
+        h.sup.stop()
+
+
+def test_a_stubborn_tree_is_escalated_and_counted(tmp_path):
+    h = start_harness(tmp_path, [JOB])
+    try:
+        run = h.create_run("job")
+        h.sup.nudge()
+        process = h.process(run)
+        process.stubborn = True
+        h.wait_state(run, StateType.RUNNING)
+        h.sup.cancel_run(run.id, by="test")
+        wait_until(lambda: process.terminations)
+        process.end(ExitReason.CANCELLED, -9, escalated=True)
+        final = h.wait_state(run, StateType.CANCELLED)
+        assert "cancelled by test" in final.state.message
+        assert "SIGKILL" in final.state.message
+        metrics = h.sup.metrics.render().decode()
+        assert "supervisor_kill_escalations_total 1.0" in metrics
+    finally:
+        h.sup.stop()
+
+
+def test_shutdown_ends_every_tree_and_marks_the_runs_cancelled(tmp_path):
+    h = start_harness(tmp_path, [JOB], limit=3)
+    runs = [h.create_run("job") for _ in range(3)]
+    h.sup.nudge()
+    processes = [h.process(r) for r in runs]
+    for run in runs:
+        h.wait_state(run, StateType.RUNNING)
+    h.sup.stop(timeout=10)
+    assert h.sup.exit_code == 0
+    for run, process in zip(runs, processes, strict=True):
+        assert process.terminations[0][1] is ExitReason.SHUTDOWN
+        state = h.plane.read_run(run.id).state
+        assert state.type is StateType.CANCELLED
+        assert "supervisor shutting down" in state.message
+    assert h.sup.board.get("schedule-poller")["state"] == "stopped"

@@ -1,0 +1,120 @@
+"""The schedule poller and the root's slots on a fake clock: on time, in order, within limit."""
+
+from __future__ import annotations
+
+from supervisor.models import State, StateType
+from tests.actors.harness import start_harness
+from tests.waiting import wait_until
+
+ON_DEMAND = {"name": "job", "command": ["prog"]}
+
+
+def test_a_run_scheduled_ahead_starts_at_its_time_not_early(tmp_path):
+    # Given a run due in 5 s, read by the first poll (prefetch 10 s)
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        run = h.create_run("job", in_seconds=5)
+        h.sup.nudge()
+        wait_until(lambda: h.sup.board.get("schedule-poller")["owns"].get("timers") == 1)
+        # When time reaches just before its slot, then the slot itself
+        h.advance(4.9)
+        assert h.in_flight() == 0 and h.state(run) is StateType.SCHEDULED
+        h.advance(0.1)
+        # Then it is claimed and started at that moment
+        process = h.process(run)
+        assert process.spec.argv == ("prog",)
+        assert h.wait_state(run, StateType.RUNNING).pid == process.pid
+    finally:
+        h.sup.stop()
+
+
+def test_due_runs_start_oldest_first_and_never_beyond_the_limit(tmp_path):
+    h = start_harness(tmp_path, [ON_DEMAND], limit=2)
+    try:
+        runs = [h.create_run("job", in_seconds=-10 + i) for i in range(5)]
+        h.sup.nudge()
+        wait_until(lambda: len(h.launcher.processes) == 2)
+        h.barrier()
+        assert set(h.launcher.processes) == {str(runs[0].id), str(runs[1].id)}
+        assert h.in_flight() == 2
+        # When one finishes, the next waiting run starts at once (no poll tick needed)
+        h.launcher.processes[str(runs[0].id)].exit(0)
+        wait_until(lambda: str(runs[2].id) in h.launcher.processes)
+        assert len(h.launcher.live()) == 2
+        for run in runs[1:]:
+            h.process(run).exit(0)
+        wait_until(lambda: all(h.state(r) is StateType.COMPLETED for r in runs))
+        assert h.in_flight() == 0
+        assert h.sup.board.get("supervisor")["owns"]["waiting"] == 0
+    finally:
+        h.sup.stop()
+
+
+def test_slots_are_all_free_after_mixed_outcomes(tmp_path):
+    h = start_harness(tmp_path, [{**ON_DEMAND, "timeout": 30}], limit=3)
+    try:
+        ok, bad, cancelled, timed_out, unstartable = (h.create_run("job") for _ in range(5))
+        h.launcher.cannot_start[str(unstartable.id)] = "[Errno 2] No such file: 'prog'"
+        h.sup.nudge()
+        wait_until(lambda: len(h.launcher.processes) == 3)
+        for run in (ok, bad, cancelled, timed_out, unstartable):
+            wait_until(
+                lambda r=run: (
+                    str(r.id) in h.launcher.processes
+                    and (h.launcher.processes[str(r.id)].done or h.state(r) is StateType.RUNNING)
+                )
+            )
+            if run is ok:
+                h.process(run).exit(0)
+            elif run is bad:
+                h.process(run).exit(3)
+            elif run is cancelled:
+                h.plane.request_cancel(run.id)
+                h.sup.nudge()
+            elif run is timed_out:
+                h.advance(30)
+        expected = {
+            ok.id: StateType.COMPLETED,
+            bad.id: StateType.CRASHED,
+            cancelled.id: StateType.CANCELLED,
+            timed_out.id: StateType.FAILED,
+            unstartable.id: StateType.CRASHED,
+        }
+        for run in (ok, bad, cancelled, timed_out, unstartable):
+            h.wait_state(run, expected[run.id])
+        wait_until(lambda: h.in_flight() == 0, message="all slots free")
+        assert "could not start" in h.plane.read_run(unstartable.id).state.message
+        assert h.plane.read_run(timed_out.id).state.name == "TimedOut"
+    finally:
+        h.sup.stop()
+
+
+def test_a_run_another_supervisor_claimed_is_skipped(tmp_path):
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        run = h.create_run("job", in_seconds=3)
+        h.sup.nudge()
+        wait_until(lambda: h.sup.board.get("schedule-poller")["owns"].get("timers") == 1)
+        # Another supervisor takes it first
+        assert h.plane.set_state(run.id, State.of(StateType.PENDING), supervisor="other").accepted
+        h.advance(3)
+        wait_until(lambda: h.in_flight() == 0)
+        assert str(run.id) not in h.launcher.processes
+        assert h.plane.read_run(run.id).supervisor == "other"
+    finally:
+        h.sup.stop()
+
+
+def test_parameters_and_identity_reach_the_process_environment(tmp_path):
+    h = start_harness(tmp_path, [{**ON_DEMAND, "parameters": {"who": "world", "n": 1}}])
+    try:
+        run = h.create_run("job", n=2)
+        h.sup.nudge()
+        env = h.process(run).spec.env
+        assert env["SUPERVISOR_RUN_ID"] == str(run.id)
+        assert env["SUPERVISOR_DEPLOYMENT"] == "job"
+        assert env["SUPERVISOR_PARAMETERS"] == '{"who": "world", "n": 2}'
+        h.process(run).exit(0)
+        h.wait_state(run, StateType.COMPLETED)
+    finally:
+        h.sup.stop()

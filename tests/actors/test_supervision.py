@@ -1,0 +1,128 @@
+"""The root as a supervisor: deaths are noticed, children restarted, limits enforced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pykka
+
+from actors.base import SupervisedActor, SystemContext
+from actors.board import StatusBoard
+from actors.messages import ChildFailed
+from actors.timers import ManualScheduler
+from supervisor.errors import ControlPlaneUnavailable
+from supervisor.metrics import Metrics
+from supervisor.models import StateType
+from tests.actors.harness import make_settings, start_harness
+from tests.waiting import wait_until
+
+ON_DEMAND = {"name": "job", "command": ["prog"]}
+
+
+class _Probe(pykka.ThreadingActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures: list[ChildFailed] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ChildFailed):
+            self.failures.append(message)
+        return list(self.failures)
+
+
+class _BrokenAtStart(SupervisedActor):
+    def started(self) -> None:
+        raise RuntimeError("cannot open the thing")
+
+
+class _BrokenInHandler(SupervisedActor):
+    def on_receive(self, message: Any) -> None:
+        raise ValueError(f"bad message {message!r}")
+
+
+def _ctx(tmp_path) -> SystemContext:
+    from supervisor.controlplane.memory import MemoryControlPlane
+
+    return SystemContext(
+        make_settings(tmp_path, []),
+        MemoryControlPlane(),
+        ManualScheduler(),
+        StatusBoard(),
+        Metrics(),
+    )
+
+
+def test_a_death_in_on_start_reaches_the_parent_although_pykka_skips_on_failure(tmp_path):
+    probe = _Probe.start()
+    try:
+        ctx = _ctx(tmp_path)
+        _BrokenAtStart.start("broken", ctx, probe)
+        failures = wait_until(lambda: probe.ask("get", timeout=5))
+        assert failures == [
+            ChildFailed("broken", "RuntimeError: cannot open the thing", "on_start")
+        ]
+        assert ctx.board.get("broken")["state"] == "failed"
+    finally:
+        probe.stop()
+
+
+def test_a_death_in_a_handler_reaches_the_parent(tmp_path):
+    probe = _Probe.start()
+    try:
+        ref = _BrokenInHandler.start("fragile", _ctx(tmp_path), probe)
+        ref.tell("boom")
+        failures = wait_until(lambda: probe.ask("get", timeout=5))
+        assert failures[0].name == "fragile" and failures[0].during == "handler"
+        assert "ValueError: bad message 'boom'" in failures[0].error
+        wait_until(lambda: not ref.is_alive())
+    finally:
+        probe.stop()
+
+
+def test_a_poller_whose_handler_raises_is_restarted_and_the_system_keeps_serving(tmp_path):
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        # Given the control plane raises an unexpected error inside the poller's handler
+        h.plane.fail_next(1, RuntimeError("driver bug"))
+        h.sup.nudge()
+        wait_until(lambda: h.sup.board.get("schedule-poller")["restarts"] == 1)
+        # Then the new poller serves runs
+        run = h.create_run("job")
+        h.sup.nudge()
+        h.process(run).exit(0)
+        h.wait_state(run, StateType.COMPLETED)
+        assert "driver bug" in h.sup.board.get("schedule-poller")["last_error"]
+        assert h.sup.health()[0]
+    finally:
+        h.sup.stop()
+    assert h.sup.exit_code == 0
+
+
+def test_too_many_restarts_stop_the_system_with_a_clear_error(tmp_path):
+    h = start_harness(tmp_path, [ON_DEMAND], max_restarts=2, restart_window=60)
+    for restarts in range(3):
+        h.plane.fail_next(1, RuntimeError("driver bug"))
+        h.sup.nudge()
+        if restarts < 2:
+            wait_until(lambda r=restarts: h.sup.board.get("schedule-poller")["restarts"] == r + 1)
+    assert h.sup.wait(10), "the system should stop by itself"
+    assert h.sup.exit_code == 1
+    assert "schedule-poller failed 3 times within 60s" in h.sup.error
+    assert "driver bug" in h.sup.error
+
+
+def test_control_plane_outage_backs_off_and_recovers_without_restarts(tmp_path):
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        run = h.create_run("job")
+        h.plane.fail_next(5, ControlPlaneUnavailable("database is locked"))
+        for _ in range(300):  # the poller re-arms in its own thread: give it many small steps
+            h.advance(0.5)
+            if str(run.id) in h.launcher.processes:
+                break
+        h.process(run).exit(0)
+        h.wait_state(run, StateType.COMPLETED)
+        assert h.sup.board.get("schedule-poller")["restarts"] == 0
+        assert h.sup.board.get("cancellation-poller")["restarts"] == 0
+    finally:
+        h.sup.stop()
