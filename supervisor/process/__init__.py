@@ -2,7 +2,8 @@
 
     start_process(spec, on_output=..., on_exit=...) -> RunProcess
     RunProcess.tree() / .terminate(grace, reason) / .wait() / .result
-    enable_subreaper(), sweep_leftovers(run_ids, grace), entrypoint_argv(entrypoint)
+    enable_subreaper(), raise_open_files_limit()   (process-wide: opt-in, the CLI calls them)
+    sweep_leftovers(run_ids, grace), entrypoint_argv(entrypoint)
 
 Nothing escapes: each run has its own session and an environment cookie (SUPERVISOR_RUN_ID) that
 every descendant inherits; ending a run signals the walked tree, its process group and every
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from supervisor.process.exits import ExitReason, ExitResult, explain_returncode
+    from supervisor.process.limits import raise_open_files_limit
     from supervisor.process.run import RunProcess
     from supervisor.process.spawn import start_process
     from supervisor.process.spec import (
@@ -45,6 +47,7 @@ _EXPORTS = {
     "disable_subreaper": "subreaper",
     "is_subreaper": "subreaper",
     "sweep_leftovers": "sweep",
+    "raise_open_files_limit": "limits",
 }
 __all__ = [
     "COOKIE_VAR",
@@ -59,6 +62,7 @@ __all__ = [
     "entrypoint_argv",
     "explain_returncode",
     "is_subreaper",
+    "raise_open_files_limit",
     "start_process",
     "sweep_leftovers",
 ]

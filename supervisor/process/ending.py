@@ -140,12 +140,14 @@ class TreeEnder:
     def _settle(self, snap: Snapshot) -> None:
         """Track and signal cookie carriers not yet known; finish once nothing is alive."""
         sig = signal.SIGTERM if self._phase == "term" else signal.SIGKILL
+        unpinned = 0
         for pid in snap.pids(self.run_id, self._sids):
             known = self._procs.get(pid)
             if known is not None and not known.exited:
                 continue
             proc = pidfds.open_proc(pid)
             if proc is None:
+                unpinned += pidfds.exists(pid)  # alive but not pinnable (no fds left): not ended
                 continue
             ours = proc.sid in self._sids or procfs.read_cookie(pid) == self.run_id
             if not ours or (known is not None and known.starttime == proc.starttime):
@@ -154,7 +156,7 @@ class TreeEnder:
             self._track(proc)
             self._hit(proc, sig)
         if not self._live and self._phase != "finished":
-            self._finish(leftovers=0)
+            self._finish(leftovers=unpinned)
 
     def _sweep_tree(self, sig: int) -> None:
         """Find and signal every descendant of what we hold (those without the cookie too)."""

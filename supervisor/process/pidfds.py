@@ -54,6 +54,12 @@ def open_proc(pid: int, *, starttime: int | None = None, ppid: int | None = None
     return Proc(pid=pid, fd=fd, starttime=stat.starttime, sid=stat.sid)
 
 
+def exists(pid: int) -> bool:
+    """Whether a live (not zombie) process has this pid right now."""
+    stat = procfs.read_stat(pid)
+    return stat is not None and stat.state != "Z"
+
+
 def has_exited(proc: Proc) -> bool:
     """A pidfd turns readable once its process has exited."""
     if proc.exited:
