@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.process import disable_subreaper, enable_subreaper
+from supervisor.process import disable_subreaper, enable_subreaper, is_subreaper
+
+
+def _restore(before: bool) -> None:
+    if not before:
+        disable_subreaper()
 
 
 @pytest.fixture(params=[False, True], ids=["plain", "subreaper"])
 def subreaper(request: pytest.FixtureRequest):
-    """Run the test plainly, then with pytest as a child subreaper (switched off after)."""
+    """Run the test as it is, then with pytest as a child subreaper (restored after)."""
+    before = is_subreaper()
     if request.param:
         assert enable_subreaper()
     yield request.param
-    if request.param:
-        disable_subreaper()
+    _restore(before)
 
 
 @pytest.fixture
 def as_subreaper():
+    before = is_subreaper()
     assert enable_subreaper()
     yield
-    disable_subreaper()
+    _restore(before)
