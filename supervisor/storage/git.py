@@ -155,7 +155,7 @@ class GitRunner:
         except subprocess.TimeoutExpired:
             self._kill(proc)
             proc.communicate()
-            raise StorageError(f"{what}: git timed out after {timeout:g}s") from None
+            raise StorageError(self.redact(f"{what}: git timed out after {timeout:g}s")) from None
         finally:
             with self._lock:
                 self._proc = None
