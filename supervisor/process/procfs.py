@@ -107,10 +107,19 @@ def scan_cookies() -> tuple[dict[str, list[int]], list[int]]:
     return found, blank
 
 
+KTHREADD = 2  # the parent of every kernel thread
+
+
 def sessions_of(pids: list[int]) -> dict[int, int]:
-    """pid -> session of the live (not zombie) processes among `pids`; kernel threads have 0."""
+    """pid -> session of the live (not zombie) user processes among `pids`.
+
+    Kernel threads are left out through one read of kthreadd's children, not one read each."""
+    kernel = set(children(KTHREADD))
+    kernel.add(KTHREADD)
     sessions = {}
     for pid in pids:
+        if pid in kernel:
+            continue
         stat = read_stat(pid)
         if stat is not None and stat.sid and stat.state != "Z":
             sessions[pid] = stat.sid
