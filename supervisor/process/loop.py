@@ -50,7 +50,10 @@ class EpollLoop:
         epoll = self._ensure_started()
         with self._lock:
             self._callbacks[fd] = (callback, oneshot)
-        epoll.register(fd, select.EPOLLIN)
+        try:
+            epoll.register(fd, select.EPOLLIN)
+        except FileExistsError:  # a stale registration of a reused descriptor number
+            epoll.modify(fd, select.EPOLLIN)
 
     def remove(self, fd: int) -> None:
         """Forget `fd`; call before closing it."""
