@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from supervisor.models import StateType
-from supervisor.process import ExitReason
+from supervisor.process import PARAMETERS_VAR, ExitReason, entrypoint_argv
 from tests.process.helpers import Started, pids_in, python
+from tests.programs import HERE
 from tests.waiting import wait_until
 
-# Each tree, and the output line that says it is fully up.
+# Each tree: what to start, the output line that says it is up (how many times), its processes.
 TREES = {
-    "grandchild": (("grandchild.py",), "grandchild ", 1),
-    "daemon": (("daemon.py",), "ready", 1),
-    "ignores-term": (("ignores_term.py", "2"), "child ", 2),
-    "flood": (("flood.py", "100000"), "xxxx", 1),
+    "grandchild": (("grandchild.py",), "grandchild ", 1, 3),
+    "daemon": (("daemon.py",), "ready", 1, 2),
+    "ignores-term": (("ignores_term.py", "2"), "child ", 2, 3),
+    "flood": (("flood.py", "100000"), "xxxx", 1, 1),
+    "entrypoint": (("flows.py:with_workers",), "ready", 1, 3),  # multiprocessing children
 }
 
 
 def start_tree(name: str) -> Started:
-    args, ready, count = TREES[name]
-    started = python(*args)
+    args, ready, count, _ = TREES[name]
+    if name == "entrypoint":
+        env = {**os.environ, PARAMETERS_VAR: json.dumps({"workers": 2})}
+        started = Started(entrypoint_argv(args[0]), env=env, cwd=HERE)
+    else:
+        started = python(*args)
     started.wait_line(ready, count)
     if name == "ignores-term":
         started.wait_line("ready")
@@ -31,7 +40,8 @@ def start_tree(name: str) -> Started:
 def test_cancel_leaves_no_process_of_the_tree(name, subreaper):
     # Given a running tree
     started = start_tree(name)
-    assert started.alive()
+    size = TREES[name][3]
+    wait_until(lambda: len(started.alive()) == size, timeout=10, message=f"{size} processes")
     # When it is cancelled
     started.run.terminate(grace=0.3)
     result = started.result()

@@ -15,3 +15,22 @@ def fail(message: str) -> None:
 async def agreet(name: str) -> None:
     await asyncio.sleep(0)
     print(f"async hello {name}", flush=True)
+
+
+def _sleep_forever() -> None:
+    import time
+
+    time.sleep(3600)
+
+
+def with_workers(workers: int) -> None:
+    """Starts `workers` multiprocessing children, says `ready`, and waits for them."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_sleep_forever) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    print("ready", flush=True)
+    for process in processes:
+        process.join()
