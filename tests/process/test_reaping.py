@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 
 from tests.leaks import zombie_children
 from tests.process.helpers import Started, pids_in, python
@@ -30,7 +31,9 @@ def test_children_started_elsewhere_keep_their_exit_status(as_subreaper):
     plain = subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)"])
     own_session = subprocess.Popen(["sh", "-c", "exit 9"], start_new_session=True)
     worker = multiprocessing.get_context("fork").Process(target=_exit_five)
-    worker.start()
+    with warnings.catch_warnings():  # 3.12+ warns about fork in a threaded process: fine here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        worker.start()
     for pid in (plain.pid, own_session.pid, worker.pid):
         wait_until(lambda pid=pid: state(pid) == "Z", timeout=10, message=f"{pid} exited")
     # When runs with adopted daemons end and their zombies are reaped
