@@ -73,7 +73,7 @@ class LocalControlPlane:
                 raise ControlPlaneUnavailable(
                     f"{self.path}: database stayed busy (another process is writing); try again"
                 ) from None
-            if "unable to open" in str(exc):
+            if "unable to open" in str(exc) or "readonly" in str(exc):
                 raise DatabaseError(f"{self.path}: cannot open the database ({exc})") from None
             raise ControlPlaneUnavailable(f"{self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:

@@ -88,8 +88,8 @@ def check_header(path: Path) -> None:
     try:
         with open(path, "rb") as handle:
             head = handle.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # a new file (connect() makes the folder, or says why it cannot)
     except OSError as exc:
         raise DatabaseError(f"{path}: cannot read the database: {exc.strerror}") from None
     if head and head != SQLITE_HEADER:
@@ -138,7 +138,10 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating it and its folder if missing) and migrate the database at `path`."""
     check_header(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot create its folder: {exc.strerror}") from None
     conn = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
     )

@@ -100,6 +100,12 @@ def test_a_folder_is_not_a_database(tmp_path: Path) -> None:
         LocalControlPlane(tmp_path)
 
 
+def test_a_folder_that_cannot_be_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DatabaseError, match="cannot create its folder"):
+        LocalControlPlane(tmp_path / "file" / "state.db")
+
+
 def test_migrations_run_in_order_and_keep_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
