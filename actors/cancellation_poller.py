@@ -58,6 +58,6 @@ class CancellationPollerActor(SupervisedActor):
             self.ctx.board.update(self.name, failing=False)
         self.ticked()
         for run in runs:
-            by = run.state.message or "a control-plane cancel request"
+            by = "a control-plane cancel request"
             self.parent.tell(CancelRequested(run.id, by))  # type: ignore[union-attr]
         return None

@@ -12,7 +12,7 @@ import bisect
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import Run, State, StateType
 from supervisor.process import ExitReason, RunProcess
 from supervisor.recovery import resolve_orphans
+from supervisor.settings import DeploymentSettings, StorageSettings
 from supervisor.storage import storage_key
 
 logger = logging.getLogger("supervisor")
@@ -50,6 +51,19 @@ logger = logging.getLogger("supervisor")
 SCHEDULE_POLLER = "schedule-poller"
 CANCELLATION_POLLER = "cancellation-poller"
 STATE_REPORTER = "state-reporter"
+
+
+def shared_storages(deployments: Sequence[DeploymentSettings]) -> dict[str, StorageSettings]:
+    """One puller per storage key; deployments sharing one get the shortest pull interval."""
+    storages: dict[str, StorageSettings] = {}
+    for deployment in deployments:
+        if deployment.storage is None:
+            continue
+        key = storage_key(deployment.storage)
+        known = storages.get(key)
+        if known is None or deployment.storage.pull_interval < known.pull_interval:
+            storages[key] = deployment.storage
+    return storages
 
 
 @dataclass
@@ -107,9 +121,7 @@ class SupervisorActor(SupervisedActor):
         settings = self.ctx.settings
         me = self.actor_ref
         self._add(STATE_REPORTER, lambda: StateReporterActor.start(STATE_REPORTER, self.ctx, me))
-        for key, storage in {
-            storage_key(d.storage): d.storage for d in settings.deployments if d.storage
-        }.items():
+        for key, storage in shared_storages(settings.deployments).items():
             self._add(key, lambda k=key, s=storage: StoragePullerActor.start(k, self.ctx, me, s))
         self._recover()
         if self._execute is None:

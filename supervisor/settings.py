@@ -269,15 +269,22 @@ def _resolve(settings: Settings, base: Path) -> Settings:
             ("work_dir", sup.work_dir),
         )
     }
-    deployments = tuple(
-        d.model_copy(update={"cwd": base / d.cwd})
-        if d.cwd and not d.cwd.is_absolute() and d.storage is None
-        else d
-        for d in settings.deployments
-    )
+    deployments = tuple(_resolve_deployment(d, base) for d in settings.deployments)
     return settings.model_copy(
         update={"supervisor": sup.model_copy(update=changes), "deployments": deployments}
     )
+
+
+def _resolve_deployment(deployment: DeploymentSettings, base: Path) -> DeploymentSettings:
+    """A relative `cwd` is taken from the config's folder, except with storage (then it is
+    inside the checkout); a relative storage `path` is taken from the config's folder."""
+    changes: dict[str, Any] = {}
+    cwd, storage = deployment.cwd, deployment.storage
+    if cwd is not None and not cwd.is_absolute() and storage is None:
+        changes["cwd"] = base / cwd
+    if storage is not None and storage.path is not None and not storage.path.is_absolute():
+        changes["storage"] = storage.model_copy(update={"path": base / storage.path})
+    return deployment.model_copy(update=changes) if changes else deployment
 
 
 def parse_settings(
