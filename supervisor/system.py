@@ -75,6 +75,13 @@ class Supervisor:
 
             if not enable_subreaper():
                 logger.warning("could not become a child subreaper; daemons may escape")
+        try:
+            self._start()
+        except BaseException:
+            self._close()  # a partial start leaves nothing running
+            raise
+
+    def _start(self) -> None:
         if self._control_plane is None:
             from supervisor.controlplane.local import LocalControlPlane
 

@@ -9,14 +9,13 @@ thread stays free to act on that second signal. SIGUSR1 logs every thread's trac
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import signal
 import sys
 import threading
 import uuid
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from supervisor.cli.parsing import non_negative_float
 
@@ -80,20 +79,11 @@ def run_supervised(
     import pykka.debug
 
     from supervisor.cli import context
-    from supervisor.errors import UsageError
+    from supervisor.process import raise_open_files_limit
     from supervisor.system import Supervisor
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
-    options: dict[str, Any] = {"subreaper": True}
-    for key, value, default, flag in (
-        ("once", once, False, "--once"),
-        ("execute", execute, None, "execute"),
-        ("ops_api", ops_api, None, "ops_api"),
-    ):
-        if value != default:
-            if key not in inspect.signature(Supervisor).parameters:
-                raise UsageError(f"{flag} is not available yet")
-            options[key] = value
+    raise_open_files_limit()  # each run holds a few descriptors: 500 runs pass the usual 1024
     latch = SignalLatch()
     previous = {
         signum: signal.signal(signum, handler)
@@ -104,7 +94,9 @@ def run_supervised(
         )
     }
     try:
-        sup = Supervisor(settings, **options)
+        sup = Supervisor(
+            settings, subreaper=True, once=once, execute=execute, ops_api=ops_api
+        )
         sup.start()
         if announce:
             print(
