@@ -76,24 +76,30 @@ class MemoryControlPlane:
         self._deployments: dict[str, _Deployment] = {}
         self._runs: dict[uuid.UUID, _Record] = {}
         self._seq = itertools.count()
-        self._failures: list[Exception] = []
+        self._failures: list[tuple[Exception, frozenset[str] | None]] = []
         self._closed = False
         self.calls: list[str] = []
         """Names of the port methods called, in order (for tests that count round trips)."""
 
     # -- test hooks ------------------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, error: Exception | None = None) -> None:
-        """The next `count` calls raise `error` (default: ControlPlaneUnavailable)."""
+    def fail_next(self, count: int = 1, error: Exception | None = None,
+                  only: Collection[str] | None = None) -> None:
+        """The next `count` calls raise `error` (default: ControlPlaneUnavailable); with `only`,
+        just calls of those port methods (e.g. {"set_state"}) — a test's own reads then do not
+        use up the failures meant for the actors."""
+        failure = error or ControlPlaneUnavailable("memory: simulated outage")
         with self._lock:
-            self._failures += [error or ControlPlaneUnavailable("memory: simulated outage")] * count
+            self._failures += [(failure, None if only is None else frozenset(only))] * count
 
     def _enter(self, name: str) -> None:
         if self._closed:
             raise ControlPlaneError("memory: the control plane is closed")
         self.calls.append(name)
-        if self._failures:
-            raise self._failures.pop(0)
+        for index, (failure, only) in enumerate(self._failures):
+            if only is None or name in only:
+                del self._failures[index]
+                raise failure
 
     def _now(self) -> datetime:
         return utc(self._clock.now())

@@ -9,6 +9,7 @@ import pytest
 from supervisor.clock import Clock
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
+from supervisor.models import State, StateType
 from tests.controlplane.contract import ControlPlaneContract, deployment
 
 
@@ -29,6 +30,17 @@ def test_fail_next_simulates_an_outage_then_recovers() -> None:
             plane.create_run("etl")
     assert plane.create_run("etl").deployment == "etl"
     assert plane.calls == ["register_deployments"] + ["create_run"] * 3
+
+
+def test_fail_next_only_for_some_methods() -> None:
+    plane = MemoryControlPlane()
+    plane.register_deployments([deployment()])
+    run = plane.create_run("etl")
+    plane.fail_next(1, RuntimeError("driver bug"), only={"set_state"})
+    assert plane.read_run(run.id).id == run.id  # reads are not affected
+    with pytest.raises(RuntimeError, match="driver bug"):
+        plane.set_state(run.id, State.of(StateType.PENDING))
+    assert plane.set_state(run.id, State.of(StateType.PENDING)).accepted
 
 
 def test_closed_plane_refuses_calls() -> None:
