@@ -231,6 +231,20 @@ class ControlPlaneContract:
         assert [r.scheduled_time for r in found] == [
             START.replace(second=0) + timedelta(minutes=m) for m in (10, 11)]
 
+    def test_resuming_a_paused_schedule_fires_no_backlog(
+        self, plane: ControlPlane, clock: Clock
+    ) -> None:
+        plane.register_deployments([deployment(interval=60)])
+        plane.read_scheduled_runs(["etl"], clock.now() + timedelta(minutes=2), 100)
+        plane.set_paused("etl", True)
+        self.advance(clock, 600)
+        plane.set_paused("etl", False)
+        assert plane.read_scheduled_runs(["etl"], clock.now(), 100) == []
+        (info,) = plane.read_deployments()
+        (run,) = plane.read_scheduled_runs(["etl"], clock.now() + timedelta(seconds=60), 100)
+        assert info.next_run_time == run.scheduled_time == START.replace(second=0) + timedelta(
+            minutes=11)
+
     def test_changed_schedule_drops_future_unclaimed_slots(
         self, plane: ControlPlane, now: datetime
     ) -> None:
