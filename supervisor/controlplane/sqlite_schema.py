@@ -84,16 +84,28 @@ def _script(conn: sqlite3.Connection, sql: str) -> None:
 
 
 def check_header(path: Path) -> None:
-    """Refuse a non-empty file that does not start with SQLite's header, before SQLite opens it."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(len(SQLITE_HEADER))
-    except (FileNotFoundError, NotADirectoryError):
+    """Refuse a non-empty file that does not start with SQLite's header, before SQLite opens it.
+
+    Read through SQLite's own VFS, never with `open()`: closing any descriptor of the file drops
+    every POSIX lock this process holds on it, so another process's last connection would take
+    the database for unused and delete the WAL under a live connection here ("disk I/O error").
+    """
+    if not path.exists():
         return  # a new file (connect() makes the folder, or says why it cannot)
-    except OSError as exc:
-        raise DatabaseError(f"{path}: cannot read the database: {exc.strerror}") from None
-    if head and head != SQLITE_HEADER:
-        raise DatabaseError(f"{path}: not a SQLite database")
+    try:
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"{path}: cannot read the database: {exc}") from None
+    try:
+        probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        raise DatabaseError(f"{path}: not a usable SQLite database ({exc})") from None
+    except sqlite3.DatabaseError:
+        raise DatabaseError(f"{path}: not a SQLite database, or a corrupt one") from None
+    finally:
+        probe.close()
 
 
 def check_ours(conn: sqlite3.Connection, path: Path) -> int:

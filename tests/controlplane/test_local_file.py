@@ -76,7 +76,8 @@ def test_an_empty_file_is_initialised(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("make", "says"), [
     (lambda p: p.write_bytes(b"name,value\nlimit,4\n" * 200), "not a SQLite database"),
-    (lambda p: p.write_bytes(sqlite_schema.SQLITE_HEADER + b"\xff" * 4080), "not a usable"),
+    (lambda p: p.write_bytes(sqlite_schema.SQLITE_HEADER + b"\xff" * 4080),
+     "not a SQLite database, or a corrupt one"),
     (make_foreign, "not a supervisor database"),
     (make_newer, "schema version 99 is newer"),
 ], ids=["text", "corrupt", "foreign", "newer"])
@@ -202,3 +203,22 @@ def test_a_closed_plane_refuses_calls(tmp_path: Path) -> None:
     plane.close()
     with pytest.raises(ControlPlaneError, match="closed"):
         plane.read_runs()
+
+
+def test_opening_a_second_adapter_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """Reading the file with open()/close() would drop this process's POSIX locks: another
+    process closing its last connection would then delete the WAL under us (disk I/O error)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "state.db"
+    first = LocalControlPlane(path)
+    first.read_runs()
+    second = LocalControlPlane(path)  # checks the file again while `first` holds locks
+    other = "from supervisor.controlplane.local import LocalControlPlane as L; " \
+            f"p = L({str(path)!r}); p.read_runs(); p.close()"
+    subprocess.run([sys.executable, "-c", other], check=True)
+    assert (tmp_path / "state.db-wal").exists(), "the WAL was deleted under a live connection"
+    assert first.read_runs() == [] and second.read_runs() == []
+    first.close()
+    second.close()
