@@ -1,0 +1,100 @@
+"""Nudges make run-now and cancel immediate; a locked database loses no state report."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supervisor.controlplane.local import LocalControlPlane
+from supervisor.models import StateType
+from supervisor.settings import parse_settings
+from tests import leaks
+from tests.integration.system import python, settings_for, started, states, wait_terminal
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_cli_run_and_cancel_reach_a_live_supervisor_long_before_its_next_poll(tmp_path: Path):
+    # Given a supervisor that polls only once a minute, with its ops API on a known port
+    port = free_port()
+    config = tmp_path / "supervisor.toml"
+    config.write_text(
+        "[supervisor]\nname = 'nudged'\npoll_interval = 60\ncancel_poll_interval = 60\n"
+        f"[ops]\nport = {port}\n"
+        f"[[deployments]]\nname = 'nap'\ncommand = {python('import time; time.sleep(60)')!r}\n".replace(
+            "'", '"'
+        )
+    )
+    settings = parse_settings(__import__("tomllib").loads(config.read_text()), config, env={})
+    sup = started(settings)
+    plane = LocalControlPlane(settings.supervisor.database)
+    try:
+        wait_until(lambda: (sup.board.get("schedule-poller") or {}).get("last_tick"), 10)
+        # When the CLI creates a run now
+        out = subprocess.run(
+            [sys.executable, "-m", "supervisor", "--config", str(config), "run", "nap"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        run_id = __import__("uuid").UUID(out.stdout.strip())
+        # Then it runs without waiting for the 60 s poll
+        wait_until(lambda: plane.read_run(run_id).state.type is StateType.RUNNING, 20)
+        # And a CLI cancel ends it without waiting for the 60 s cancellation poll
+        subprocess.run(
+            [sys.executable, "-m", "supervisor", "--config", str(config), "cancel", str(run_id)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert wait_terminal(plane, run_id, timeout=20).state.type is StateType.CANCELLED
+        assert leaks.processes_of_session() == []
+    finally:
+        sup.stop()
+
+
+def test_a_locked_database_delays_state_reports_but_loses_none(tmp_path: Path):
+    settings = settings_for(
+        tmp_path, [{"name": "quick", "command": python("import sys; sys.stdin.read()")}]
+    )
+    plane = LocalControlPlane(settings.supervisor.database)
+    plane.register_deployments(settings.deployments)
+    run = plane.create_run("quick")
+    sup = started(settings)
+    blocker = sqlite3.connect(settings.supervisor.database, timeout=0.1)
+    try:
+        wait_until(lambda: plane.read_run(run.id).state.type is StateType.RUNNING, 20)
+        # Given another process holds the write lock
+        blocker.execute("BEGIN EXCLUSIVE")
+        # When the run ends (its stdin is /dev/null or closed: it exits at once when we cancel
+        # through the actor, which must report while the database is locked)
+        sup._tell_root(
+            __import__("actors.messages", fromlist=["CancelRequested"]).CancelRequested(
+                run.id, "the test"
+            )
+        )
+        wait_until(lambda: leaks.processes_of_session() == [], 20, message="tree gone")
+        wait_until(
+            lambda: (sup.board.get("state-reporter") or {}).get("failing"),
+            30,
+            message="the reporter saw the lock",
+        )
+        blocker.rollback()
+        final = wait_terminal(plane, run, timeout=30)
+    finally:
+        blocker.close()
+        sup.stop()
+    assert final.state.type is StateType.CANCELLED
+    assert states(plane, final).count(StateType.CANCELLED) == 1
