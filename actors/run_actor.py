@@ -90,7 +90,7 @@ class RunActor(SupervisedActor):
                 logger.info("%s timed out after %ss", self._prefix, self.deployment.timeout)
                 self.process.terminate(self._grace(), ExitReason.TIMED_OUT)
             case StateReported(state=state, result=result):
-                self._on_reported(state, result.status, result.reason)
+                self._on_reported(result.state or state, result.status, result.reason)
             case ProcessExited(result=result):
                 self._on_exit(result)
 
@@ -113,6 +113,9 @@ class RunActor(SupervisedActor):
             logger.info("%s not started: %s", self._prefix, result.reason or result.status)
             self._finish(None)
             return
+        self.run = self.run.model_copy(
+            update={"state": result.state or self.run.state, "supervisor": supervisor}
+        )
         if self._cancelled_by is not None:
             self._end_unstarted(self._cancelled_state("before it started"))
         elif self.puller is not None:
@@ -177,6 +180,16 @@ class RunActor(SupervisedActor):
         # while claiming, _claim sees _cancelled_by and does not start
 
     def _on_reported(self, state: State, status: OrchestrationStatus, reason: str) -> None:
+        if state.type is StateType.RUNNING and status is OrchestrationStatus.ACCEPT:
+            self.run = self.run.model_copy(
+                update={
+                    "state": state,
+                    "start_time": state.timestamp,
+                    "pid": self.process and self.process.pid,
+                    "commit": self.commit,
+                }
+            )
+            self._publish()
         aborted = state.type is StateType.RUNNING and status is OrchestrationStatus.ABORT
         if aborted and self.process is not None and self._cancelled_by is None:
             # Cancelled between claim and start: end what we started.

@@ -180,17 +180,16 @@ class Supervisor:
         if self._stopped.is_set():
             return False, "stopped"
         sup = self.settings.supervisor
-        intervals = {
-            SCHEDULE_POLLER: sup.poll_interval,
-            CANCELLATION_POLLER: sup.cancel_poll_interval,
-        }
+        intervals = {CANCELLATION_POLLER: sup.cancel_poll_interval}
+        if self._execute is None:
+            intervals[SCHEDULE_POLLER] = sup.poll_interval
         now = self._ctx.clock.now() if self._ctx else None
         problems = []
         for name, interval in intervals.items():
             entry = self.board.get(name)
             if entry is None:
-                continue
-            if entry["state"] != "running":
+                problems.append(f"{name} has not started")
+            elif entry["state"] != "running":
                 problems.append(f"{name} is {entry['state']}")
             elif entry.get("failing"):
                 problems.append(f"{name} cannot reach the control plane: {entry['last_error']}")

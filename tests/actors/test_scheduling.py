@@ -118,3 +118,33 @@ def test_parameters_and_identity_reach_the_process_environment(tmp_path):
         h.wait_state(run, StateType.COMPLETED)
     finally:
         h.sup.stop()
+
+
+def test_the_board_shows_a_running_run_as_running(tmp_path):
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        run = h.create_run("job")
+        h.sup.nudge()
+        process = h.process(run)
+        h.wait_state(run, StateType.RUNNING)
+        shown = wait_until(
+            lambda: next(
+                (r for r in h.sup.runs_in_flight() if r["state"]["type"] == "RUNNING"), None
+            )
+        )
+        assert shown["id"] == str(run.id)
+        assert shown["pid"] == process.pid and shown["supervisor"] == "unit"
+        assert shown["start_time"] is not None
+        process.exit(0)
+        h.wait_state(run, StateType.COMPLETED)
+    finally:
+        h.sup.stop()
+
+
+def test_health_is_not_ok_before_the_pollers_run(tmp_path):
+    from supervisor.system import Supervisor
+    from tests.actors.harness import make_settings
+
+    sup = Supervisor(make_settings(tmp_path, [ON_DEMAND]))
+    ok, reason = sup.health()
+    assert not ok and "has not started" in reason
