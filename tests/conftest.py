@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -23,10 +24,8 @@ def no_process_escapes():
     except AssertionError:
         left = leaks.processes_of_session()
         for pid, _ in left:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         pytest.fail(f"processes left behind: {left}")
     try:
         wait_until(lambda: not leaks.zombie_children(), timeout=5, message="no zombies")

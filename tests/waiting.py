@@ -1,4 +1,4 @@
-"""Waiting on conditions with deadlines: the only way tests wait (the machines are 2-core and noisy)."""
+"""Waiting on conditions with deadlines: the only way tests wait (2-core, noisy machines)."""
 
 from __future__ import annotations
 

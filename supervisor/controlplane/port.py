@@ -70,7 +70,7 @@ class ControlPlane(Protocol):
         supervisor: str | None = None,
         limit: int = 100,
     ) -> list[Run]:
-        """Runs newest first (by scheduled time), filtered by deployment, state types and claimer."""
+        """Runs newest first (by scheduled time), filtered by deployment, states and claimer."""
 
     def read_states(self, run_id: uuid.UUID) -> list[State]:
         """Every state the run went through, oldest first (raises RunNotFound)."""

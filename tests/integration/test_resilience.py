@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import subprocess
 import sys
+import tomllib
+import uuid
 from pathlib import Path
 
 import pytest
 
+from actors.messages import CancelRequested
 from supervisor.controlplane.local import LocalControlPlane
 from supervisor.models import StateType
 from supervisor.settings import parse_settings
@@ -30,14 +34,13 @@ def test_cli_run_and_cancel_reach_a_live_supervisor_long_before_its_next_poll(tm
     # Given a supervisor that polls only once a minute, with its ops API on a known port
     port = free_port()
     config = tmp_path / "supervisor.toml"
+    command = json.dumps(python("import time; time.sleep(60)"))
     config.write_text(
-        "[supervisor]\nname = 'nudged'\npoll_interval = 60\ncancel_poll_interval = 60\n"
+        '[supervisor]\nname = "nudged"\npoll_interval = 60\ncancel_poll_interval = 60\n'
         f"[ops]\nport = {port}\n"
-        f"[[deployments]]\nname = 'nap'\ncommand = {python('import time; time.sleep(60)')!r}\n".replace(
-            "'", '"'
-        )
+        f'[[deployments]]\nname = "nap"\ncommand = {command}\n'
     )
-    settings = parse_settings(__import__("tomllib").loads(config.read_text()), config, env={})
+    settings = parse_settings(tomllib.loads(config.read_text()), config, env={})
     sup = started(settings)
     plane = LocalControlPlane(settings.supervisor.database)
     try:
@@ -49,7 +52,7 @@ def test_cli_run_and_cancel_reach_a_live_supervisor_long_before_its_next_poll(tm
             text=True,
             check=True,
         )
-        run_id = __import__("uuid").UUID(out.stdout.strip())
+        run_id = uuid.UUID(out.stdout.strip())
         # Then it runs without waiting for the 60 s poll
         wait_until(lambda: plane.read_run(run_id).state.type is StateType.RUNNING, 20)
         # And a CLI cancel ends it without waiting for the 60 s cancellation poll
@@ -67,24 +70,20 @@ def test_cli_run_and_cancel_reach_a_live_supervisor_long_before_its_next_poll(tm
 
 def test_a_locked_database_delays_state_reports_but_loses_none(tmp_path: Path):
     settings = settings_for(
-        tmp_path, [{"name": "quick", "command": python("import sys; sys.stdin.read()")}]
+        tmp_path, [{"name": "nap", "command": python("import time; time.sleep(60)")}]
     )
     plane = LocalControlPlane(settings.supervisor.database)
     plane.register_deployments(settings.deployments)
-    run = plane.create_run("quick")
+    run = plane.create_run("nap")
     sup = started(settings)
     blocker = sqlite3.connect(settings.supervisor.database, timeout=0.1)
     try:
         wait_until(lambda: plane.read_run(run.id).state.type is StateType.RUNNING, 20)
         # Given another process holds the write lock
         blocker.execute("BEGIN EXCLUSIVE")
-        # When the run ends (its stdin is /dev/null or closed: it exits at once when we cancel
-        # through the actor, which must report while the database is locked)
-        sup._tell_root(
-            __import__("actors.messages", fromlist=["CancelRequested"]).CancelRequested(
-                run.id, "the test"
-            )
-        )
+        # When the run is cancelled through the actors (not the locked database), so its
+        # terminal state must be reported while the database is locked
+        sup._tell_root(CancelRequested(run.id, "the test"))
         wait_until(lambda: leaks.processes_of_session() == [], 20, message="tree gone")
         wait_until(
             lambda: (sup.board.get("state-reporter") or {}).get("failing"),
