@@ -92,7 +92,9 @@ def test_a_file_that_is_not_ours_is_refused_and_untouched(
     with pytest.raises(DatabaseError) as caught:
         LocalControlPlane(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: ") and says in message and "\n" not in message
+    head = path.read_bytes()[:24]
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    assert says in message, (message, head)
     assert snapshot(folder) == before
 
 
