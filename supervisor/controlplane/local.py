@@ -33,6 +33,7 @@ from supervisor.clock import Clock
 from supervisor.controlplane import sqlite_deployments, sqlite_schema
 from supervisor.controlplane import sqlite_runs as runs
 from supervisor.controlplane.rules import utc
+from supervisor.controlplane.sqlite_rows import StoredSettingsInvalid
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable, DatabaseError
 from supervisor.models import DeploymentInfo, OrchestrationResult, Run, State, StateType
 from supervisor.settings import DeploymentSettings
@@ -77,6 +78,8 @@ class LocalControlPlane:
                 raise DatabaseError(f"{self.path}: cannot open the database ({exc})") from None
             raise ControlPlaneUnavailable(f"{self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.path}: {exc}") from None
+        except StoredSettingsInvalid as exc:
             raise DatabaseError(f"{self.path}: {exc}") from None
 
     def _txn(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:

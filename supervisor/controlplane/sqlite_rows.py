@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from supervisor.controlplane.rules import shown_state, utc
 from supervisor.models import Run, State, StateType
 from supervisor.settings import DeploymentSettings
@@ -32,9 +34,20 @@ def from_ts(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+class StoredSettingsInvalid(ValueError):
+    """A deployment's stored settings no longer validate (written by another version)."""
+
+
 @functools.lru_cache(maxsize=256)
 def settings_from_json(text: str) -> DeploymentSettings:
-    return DeploymentSettings.model_validate_json(text)
+    try:
+        return DeploymentSettings.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise StoredSettingsInvalid(
+            f"stored settings of a deployment do not validate ({where}: {first['msg']});"
+            " start the supervisor to register its deployments again") from None
 
 
 def state_from_row(row: sqlite3.Row | tuple[Any, ...]) -> State:

@@ -224,3 +224,22 @@ def test_opening_a_second_adapter_keeps_the_first_ones_locks(tmp_path: Path) -> 
     assert first.read_runs() == [] and second.read_runs() == []
     first.close()
     second.close()
+
+
+def test_stored_settings_that_no_longer_validate_are_a_one_line_error(tmp_path: Path) -> None:
+    # Given a deployment stored by another version with a field this one does not know
+    path = tmp_path / "state.db"
+    make_ours(path)
+    conn = sqlite3.connect(path)
+    conn.execute("""UPDATE deployments SET settings = json_set(settings, '$.color', 'red')""")
+    conn.commit()
+    conn.close()
+    plane = LocalControlPlane(path)
+    with pytest.raises(DatabaseError) as caught:
+        plane.read_deployments()
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "color" in message and "\n" not in message
+    # registering it again (a supervisor start) repairs it
+    plane.register_deployments([deployment()])
+    assert [d.name for d in plane.read_deployments()] == ["etl"]
+    plane.close()
