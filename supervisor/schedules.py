@@ -78,18 +78,19 @@ def slots(deployment: DeploymentSettings, after: datetime, until: datetime) -> I
     if deployment.interval is not None:
         yield from _interval_slots(deployment, tz, after, until)
         return
-    wall = _wall_times(deployment, tz, _naive(after - _MARGIN, tz))
+    margin = _margin(tz, after, until)
+    wall = _wall_times(deployment, tz, _naive(after - margin, tz))
     if wall is None:
         return
     # Wall times are increasing; their instants may step back by at most a DST gap, so an
-    # instant is final once the wall clock has moved more than _MARGIN past it.
+    # instant is final once the wall clock has moved more than the margin past it.
     pending: list[datetime] = []
     last: datetime | None = None
     for naive in wall:
         instant = _localize(naive, tz).astimezone(UTC)
         if instant > after:
             heapq.heappush(pending, instant)
-        horizon = instant - _MARGIN
+        horizon = instant - margin
         while pending and pending[0] < horizon:
             slot = heapq.heappop(pending)
             if slot > until:
@@ -110,7 +111,18 @@ def slots(deployment: DeploymentSettings, after: datetime, until: datetime) -> I
 
 def next_slot(deployment: DeploymentSettings, after: datetime) -> datetime | None:
     """The first slot strictly after `after`, or None if the schedule never fires again."""
-    return next(slots(deployment, after, _FAR), None)
+    soon = next(slots(deployment, after, after + timedelta(days=1)), None)
+    return soon if soon is not None else next(slots(deployment, after, _FAR), None)
+
+
+def _margin(tz: zoneinfo.ZoneInfo, after: datetime, until: datetime) -> timedelta:
+    """No margin for a short window the zone's UTC offset does not change around (nearly every
+    read: a minutely cron then costs a few steps, not three hours of them)."""
+    if until - after > timedelta(days=7):
+        return _MARGIN
+    day = timedelta(days=1)
+    probes = (after - day, after, after + (until - after) / 2, until, until + day)
+    return timedelta(0) if len({p.astimezone(tz).utcoffset() for p in probes}) == 1 else _MARGIN
 
 
 def _naive(instant: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
