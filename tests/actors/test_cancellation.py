@@ -79,3 +79,12 @@ def test_shutdown_ends_every_tree_and_marks_the_runs_cancelled(tmp_path):
         assert state.type is StateType.CANCELLED
         assert "supervisor shutting down" in state.message
     assert h.sup.board.get("schedule-poller")["state"] == "stopped"
+
+
+def test_deployments_stay_active_on_shutdown_unless_asked_to_pause(tmp_path):
+    kept = start_harness(tmp_path / "kept", [JOB])
+    kept.sup.stop(timeout=10)
+    assert [d.paused for d in kept.plane.read_deployments()] == [False]
+    paused = start_harness(tmp_path / "paused", [JOB], pause_on_shutdown=True)
+    paused.sup.stop(timeout=10)
+    assert [d.paused for d in paused.plane.read_deployments()] == [True]

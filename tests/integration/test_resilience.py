@@ -97,3 +97,39 @@ def test_a_locked_database_delays_state_reports_but_loses_none(tmp_path: Path):
         sup.stop()
     assert final.state.type is StateType.CANCELLED
     assert states(plane, final).count(StateType.CANCELLED) == 1
+
+
+class _FaultyOnce:
+    """The real SQLite adapter, except that one read raises an unexpected error (a bug)."""
+
+    def __init__(self, plane: LocalControlPlane) -> None:
+        self._plane = plane
+        self.armed = False
+
+    def read_scheduled_runs(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.armed:
+            self.armed = False
+            raise RuntimeError("driver bug")
+        return self._plane.read_scheduled_runs(*args, **kwargs)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._plane, name)
+
+
+def test_a_poller_that_raises_is_restarted_and_the_system_keeps_serving(tmp_path: Path):
+    settings = settings_for(tmp_path, [{"name": "hello", "command": python("print('hi')")}])
+    plane = LocalControlPlane(settings.supervisor.database)
+    faulty = _FaultyOnce(plane)
+    sup = started(settings, control_plane=faulty)
+    try:
+        wait_until(lambda: (sup.board.get("schedule-poller") or {}).get("last_tick"), 10)
+        faulty.armed = True
+        sup.nudge()
+        wait_until(lambda: sup.board.get("schedule-poller")["restarts"] == 1, 10)
+        run = plane.create_run("hello")
+        sup.nudge()
+        assert wait_terminal(plane, run).state.type is StateType.COMPLETED
+        assert "driver bug" in sup.board.get("schedule-poller")["last_error"]
+    finally:
+        sup.stop()
+        plane.close()

@@ -76,6 +76,7 @@ def test_mixed_outcomes_are_explained(tmp_path: Path):
             "timeout": 0.5,
             "kill_grace": 1,
         },
+        {"name": "doomed", "command": python("import time; time.sleep(60)")},
     ]
     settings = settings_for(tmp_path, deployments, limit=2)
     plane = LocalControlPlane(settings.supervisor.database)
@@ -83,9 +84,17 @@ def test_mixed_outcomes_are_explained(tmp_path: Path):
     runs = {d["name"]: plane.create_run(d["name"]) for d in deployments}
     sup = started(settings)
     try:
+        doomed = runs["doomed"].id
+        wait_until(lambda: plane.read_run(doomed).state.type is StateType.RUNNING, 20)
+        sup.cancel_run(doomed, by="the test")
         done = {name: wait_terminal(plane, run) for name, run in runs.items()}
+        # Then every slot is free again, whatever the outcome
+        wait_until(lambda: sup.board.get("supervisor")["owns"]["in_flight"] == 0, 10)
+        free = sup.metrics.render().decode()
+        assert "supervisor_slots_free 2.0" in free
     finally:
         sup.stop()
+    assert done["doomed"].state.type is StateType.CANCELLED
     assert done["ok"].state.type is StateType.COMPLETED and done["ok"].exit_code == 0
     assert done["bad"].state.type is StateType.CRASHED and done["bad"].exit_code == 3
     assert "exited with code 3" in done["bad"].state.message
