@@ -249,6 +249,9 @@ def _describe(error: ValidationError, path: Path, data: Mapping[str, Any]) -> st
                     f"deployments[{loc[1]}]", f"deployments[{loc[1]}] ({name})", 1
                 )
     message = first["msg"].removeprefix("Value error, ")
+    key, sep, rest = message.partition(": ")
+    if sep and key in DeploymentSettings.model_fields and field.startswith("deployments["):
+        field, message = f"{field}.{key}", rest  # a schedule check names its field first
     where = f"{path}: {field}: " if field else f"{path}: "
     if first["type"] == "extra_forbidden":
         return f"{where}unknown key"
