@@ -16,7 +16,7 @@ def test_reports_made_during_an_outage_land_once_it_ends(tmp_path):
         process = h.process(run)
         h.wait_state(run, StateType.RUNNING)
         # Given the control plane fails the next 4 calls
-        h.plane.fail_next(4, ControlPlaneUnavailable("database is locked"))
+        h.plane.fail_next(4, ControlPlaneUnavailable("database is locked"), only={"set_state"})
         process.exit(0)
         wait_until(lambda: h.in_flight() == 0)  # the slot is free although nothing landed yet
         reporter = lambda: h.sup.board.get("state-reporter")  # noqa: E731

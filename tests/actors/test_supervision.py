@@ -83,7 +83,7 @@ def test_a_poller_whose_handler_raises_is_restarted_and_the_system_keeps_serving
     h = start_harness(tmp_path, [ON_DEMAND])
     try:
         # Given the control plane raises an unexpected error inside the poller's handler
-        h.plane.fail_next(1, RuntimeError("driver bug"))
+        h.plane.fail_next(1, RuntimeError("driver bug"), only={"read_scheduled_runs"})
         h.sup.nudge()
         wait_until(lambda: h.sup.board.get("schedule-poller")["restarts"] == 1)
         # Then the new poller serves runs
@@ -101,7 +101,7 @@ def test_a_poller_whose_handler_raises_is_restarted_and_the_system_keeps_serving
 def test_too_many_restarts_stop_the_system_with_a_clear_error(tmp_path):
     h = start_harness(tmp_path, [ON_DEMAND], max_restarts=2, restart_window=60)
     for restarts in range(3):
-        h.plane.fail_next(1, RuntimeError("driver bug"))
+        h.plane.fail_next(1, RuntimeError("driver bug"), only={"read_scheduled_runs"})
         h.sup.nudge()
         if restarts < 2:
             wait_until(lambda r=restarts: h.sup.board.get("schedule-poller")["restarts"] == r + 1)
@@ -115,7 +115,9 @@ def test_control_plane_outage_backs_off_and_recovers_without_restarts(tmp_path):
     h = start_harness(tmp_path, [ON_DEMAND])
     try:
         run = h.create_run("job")
-        h.plane.fail_next(5, ControlPlaneUnavailable("database is locked"))
+        h.plane.fail_next(
+            5, ControlPlaneUnavailable("database is locked"), only={"read_scheduled_runs"}
+        )
         for _ in range(300):  # the poller re-arms in its own thread: give it many small steps
             h.advance(0.5)
             if str(run.id) in h.launcher.processes:
