@@ -1,0 +1,62 @@
+"""The machine's own limits, measured in the same bench run: bare `subprocess.Popen`.
+
+- `popen_to_exec`: from the Popen call to the child's own stamp (the same stamp command the runs
+  execute), so the child's start-up is in the baseline and cancels out of `launch_overhead_ms`;
+- `popen_pool_drain`: N runs of `true` through a pool of `width` threads, each Popen + wait.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psutil
+from bench_stamp import parse_stamp
+
+
+def popen_to_exec(argv: tuple[str, ...], n: int) -> list[float]:
+    """ms from calling Popen to the child executing (its stamp), n times."""
+    samples = []
+    for _ in range(n):
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        out, _ = proc.communicate(timeout=30)
+        stamp = parse_stamp(out.decode().splitlines()[0])
+        assert stamp is not None, out
+        samples.append((stamp[0] - t0) * 1e3)
+    return samples
+
+
+def popen_pool_drain(count: int, width: int) -> float:
+    """Seconds for a pool of `width` threads to run `true` `count` times."""
+
+    def one(_: int) -> int:
+        return subprocess.Popen(["true"], stdin=subprocess.DEVNULL).wait()
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        codes = list(pool.map(one, range(count)))
+    elapsed = time.monotonic() - t0
+    assert not any(codes)
+    return elapsed
+
+
+def machine() -> dict[str, Any]:
+    memory = psutil.virtual_memory().total
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next((ln.split(":", 1)[1].strip() for ln in handle if "model name" in ln), "")
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
