@@ -7,28 +7,25 @@ interval late. The root claims and starts it (or queues it until a slot frees).
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pykka
 
-from actors.base import SupervisedActor, SystemContext
+from actors.base import SystemContext
 from actors.messages import PollNow, RunDue, Tick
+from actors.polling import PollerActor
 from actors.timers import TimerHandle
-from supervisor.backoff import Backoff
-from supervisor.errors import ControlPlaneError
-
-logger = logging.getLogger("supervisor.schedule")
 
 
 class PassDone:
     """`start --once`: the single pass has handed over every due run."""
 
 
-class SchedulePollerActor(SupervisedActor):
+class SchedulePollerActor(PollerActor):
     kind = "schedule-poller"
+    what = "reading scheduled runs"
 
     def __init__(
         self,
@@ -42,51 +39,37 @@ class SchedulePollerActor(SupervisedActor):
         self.deployments = deployments
         self.once = once
         self._timers: dict[uuid.UUID, TimerHandle] = {}
-        sup = ctx.settings.supervisor
-        self._backoff = Backoff("reading scheduled runs", logger, initial=sup.poll_interval)
-        self._read_limit = max(100, 4 * sup.limit)
+        self._read_limit = max(100, 4 * ctx.settings.supervisor.limit)
 
-    def started(self) -> None:
-        self.actor_ref.tell(Tick())
+    def interval(self) -> float:
+        return self.ctx.settings.supervisor.poll_interval
 
     def stopping(self) -> None:
         for handle in self._timers.values():
             handle.cancel()
 
     def on_receive(self, message: Any) -> None:
-        sup = self.ctx.settings.supervisor
         match message:
             case Tick():
-                delay = self._poll()
+                self._poll()
                 if self.once:
                     self.parent.tell(PassDone())  # type: ignore[union-attr]
                 else:
-                    self.arm_tick(
-                        delay if delay is not None else sup.poll_interval, sup.poll_jitter
-                    )
+                    self.rearm(self.ctx.settings.supervisor.poll_jitter)
             case PollNow():
                 if not self.once:
                     self._poll()
 
-    def _poll(self) -> float | None:
-        """One read; returns a backoff delay when the control plane failed."""
-        clock = self.ctx.clock
-        now = clock.now()
+    def _poll(self) -> None:
+        now = self.ctx.clock.now()
         prefetch = 0.0 if self.once else self.ctx.settings.supervisor.prefetch
-        started = clock.monotonic()
-        try:
-            runs = self.ctx.control_plane.read_scheduled_runs(
+        runs = self.read(
+            lambda: self.ctx.control_plane.read_scheduled_runs(
                 self.deployments, now + timedelta(seconds=prefetch), self._read_limit
             )
-        except ControlPlaneError as exc:
-            self.ctx.metrics.poll_errors.labels(self.kind).inc()
-            self.ctx.board.update(self.name, last_error=str(exc), failing=True)
-            return self._backoff.failed(exc)
-        self.ctx.metrics.poll_seconds.labels(self.kind).observe(clock.monotonic() - started)
-        if self._backoff.failing:
-            self._backoff.succeeded()
-            self.ctx.board.update(self.name, failing=False)
-        self.ticked()
+        )
+        if runs is None:
+            return
         self._forget_fired()
         root = self.parent
         for run in runs:
@@ -102,7 +85,6 @@ class SchedulePollerActor(SupervisedActor):
                     lambda m=message: root.tell(m),  # type: ignore[misc, union-attr]
                 )
         self.ctx.board.own(self.name, timers=len(self._timers), last_read=len(runs))
-        return None
 
     def _forget_fired(self) -> None:
         now = self.ctx.clock.monotonic()
