@@ -72,13 +72,13 @@ class StatusBoard:
     def tree(self) -> list[dict[str, Any]]:
         """The actor tree as JSON-ready dicts: each with its `children`, roots first."""
         flat = self.entries()
-        nodes = {}
+        nodes: dict[str, dict[str, Any]] = {}
         for entry in flat:
             node = {k: _resolve(v) for k, v in entry.items() if k not in ("owns", "parent")}
             node["owns"] = {k: _resolve(v) for k, v in entry["owns"].items()}
             node["children"] = []
             nodes[entry["name"]] = node
-        roots = []
+        roots: list[dict[str, Any]] = []
         for entry in flat:
             parent = nodes.get(entry["parent"]) if entry["parent"] else None
             (parent["children"] if parent else roots).append(nodes[entry["name"]])

@@ -9,6 +9,7 @@ system stops with a clear error and a non-zero exit code. Start in order, stop i
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import uuid
 from collections import deque
@@ -122,7 +123,7 @@ class SupervisorActor(SupervisedActor):
         me = self.actor_ref
         self._add(STATE_REPORTER, lambda: StateReporterActor.start(STATE_REPORTER, self.ctx, me))
         for key, storage in shared_storages(settings.deployments).items():
-            self._add(key, lambda k=key, s=storage: StoragePullerActor.start(k, self.ctx, me, s))
+            self._add(key, functools.partial(StoragePullerActor.start, key, self.ctx, me, storage))
         self._recover()
         if self._execute is None:
             names = tuple(d.name for d in settings.deployments)
