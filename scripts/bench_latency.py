@@ -103,13 +103,20 @@ def pickup_cli(stamp: tuple[str, ...], n: int) -> dict[str, list[float]]:
     return {"after_exit": after_exit, "after_launch": after_launch}
 
 
-def _cancelled(system: System, deployment: str, grace: float) -> tuple[float, int]:
-    """Start one run, wait until it is RUNNING and ready, cancel it: (ms to gone, leftovers)."""
+def _cancelled(
+    system: System, deployment: str, grace: float, *, running: bool = True
+) -> tuple[float | None, int]:
+    """Start one run, wait until it is ready (and RUNNING landed, unless `running` is False),
+    cancel it: (ms to its tree reaped, or None when it was not ended; processes left)."""
     run = _one_run(system, deployment)
     system.recorder.wait_run(run.id, "ready_at")
-    system.plane.wait_state(run.id, StateType.RUNNING)
+    if running:
+        system.plane.wait_state(run.id, StateType.RUNNING)
     t0 = _cancel(system, run.id)
-    trace = system.recorder.wait_run(run.id, "ended_at", timeout=grace + 30)
+    try:
+        trace = system.recorder.wait_run(run.id, "ended_at", timeout=grace + 5)
+    except TimeoutError:  # never ended: what it runs is left (the stop at the end ends it)
+        return None, len(cookie_carriers({str(run.id)}))
     assert trace.ended_at is not None
     left = len(cookie_carriers({str(run.id)}))
     system.plane.wait_end(run.id)
@@ -123,6 +130,8 @@ def cancel_latency(stamp: tuple[str, ...], n: int) -> tuple[list[float], int]:
     with running_system([deployment], limit=4) as system:
         for _ in range(n):
             ms, leftovers = _cancelled(system, "coop", 5.0)
+            if ms is None:
+                raise RuntimeError("a cancelled run was not ended")
             samples.append(ms)
             left += leftovers
     return samples, left
@@ -136,6 +145,8 @@ def escalation(n: int, grace: float = 0.2) -> tuple[list[float], int]:
     with running_system([deployment], limit=4) as system:
         for _ in range(n):
             ms, leftovers = _cancelled(system, "stubborn", grace)
+            if ms is None:
+                raise RuntimeError("a cancelled run was not ended")
             samples.append(ms - grace * 1e3)
             left += leftovers
     return samples, left
@@ -152,18 +163,31 @@ ADVERSARIES: dict[str, tuple[list[str], tuple[str, ...]]] = {
 }
 
 
-def escaped(rounds: int, grace: float = 0.3) -> dict[str, int]:
-    """Processes left by cookie after cancelling each adversarial tree `rounds` times."""
+def escaped(stamp: tuple[str, ...], rounds: int, grace: float = 0.3) -> dict[str, int]:
+    """Processes left by cookie after cancelling each adversarial tree `rounds` times, and
+    after a cancel that lands between the claim and the start (the run still PENDING)."""
     names = {name: f"adv{i}" for i, name in enumerate(ADVERSARIES)}
     deployments = [
         {"name": names[name], "command": command, "kill_grace": grace}
         for name, (command, _) in ADVERSARIES.items()
     ]
+    deployments.append({"name": "racing", "command": [*stamp, "sleep"], "kill_grace": grace})
     ready = {names[name]: prefix for name, (_, prefix) in ADVERSARIES.items()}
-    left = dict.fromkeys(ADVERSARIES, 0)
+    left = dict.fromkeys([*ADVERSARIES, RACING], 0)
     with running_system(deployments, limit=4, ready=ready) as system:
+        client = system.client
+
+        def cancel_first(spec: Any) -> None:
+            if (spec.env or {}).get("SUPERVISOR_DEPLOYMENT") == "racing":
+                client.request_cancel(uuid.UUID(spec.run_id))
+
+        system.recorder.before_launch = cancel_first
         for _ in range(rounds):
             for name in ADVERSARIES:
                 left[name] += _cancelled(system, names[name], grace)[1]
+            left[RACING] += _cancelled(system, "racing", grace, running=False)[1]
     left["after stop"] = system.extra["left"]
     return left
+
+
+RACING = "cancel racing the start"

@@ -75,7 +75,7 @@ def burst(count: int, limit: int) -> dict[str, Any]:
     with running_system([{"name": "true", "command": ["true"]}], limit=limit) as system:
         runs, due = _due_at(system, "true", count, lead=4.0)
         if not system.plane.wait_terminal(count, timeout=300):
-            raise RuntimeError(f"only {system.plane.terminal} of {count} runs ended")
+            raise RuntimeError(f"only {len(system.plane.ended)} of {count} runs ended")
         drain = system.plane.last_terminal() - due
         reaped = max(t.ended_at for t in system.recorder.traces.values() if t.ended_at) - due
         completed = sum(

@@ -27,8 +27,11 @@ METHODS = {
     "(cooperative parent + child) reaped and verified",
     "escalation_past_grace_ms": "tree of 3 ignoring SIGTERM, kill_grace 0.2 s: cancel request "
     "-> tree reaped, minus the grace",
-    "escaped_processes": "each adversarial tree cancelled once it is fully up; live processes "
-    "still carrying its SUPERVISOR_RUN_ID, plus any after the supervisor stopped",
+    "escaped_processes": "each adversarial tree cancelled once it is fully up, and a run "
+    "cancelled between its claim and its start (request_cancel from the launcher seam: the run "
+    "is PENDING, so it becomes CANCELLED at once and the RUNNING report is ABORTed); live "
+    "processes still carrying its SUPERVISOR_RUN_ID 5 s past the grace, plus any after the "
+    "supervisor stopped",
     "scale": "runs of a sleeping C child all due at one instant; start_all = last child stamp - "
     "due; CPU = this process's user+sys over the window / wall; RSS/threads of this process "
     "(bench + embedded supervisor); cancel_all = request_cancel each + one nudge -> last tree "

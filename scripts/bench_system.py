@@ -64,6 +64,9 @@ class Recorder:
         self._cond = threading.Condition()
         self.ready = 0
         self.ended = 0
+        self.before_launch: Callable[[Any], None] | None = None
+        """Called on the run actor's thread just before the process starts (a cancel racing
+        the start: the run is claimed, PENDING, and not yet RUNNING)."""
 
     def launch(self, spec: Any, *, on_output: Any = None, on_exit: Any = None) -> RunProcess:
         trace = Trace(spec.run_id, time.monotonic())
@@ -87,6 +90,8 @@ class Recorder:
 
         with self._cond:
             self.traces[spec.run_id] = trace
+        if self.before_launch is not None:
+            self.before_launch(spec)
         trace.process = start_process(spec, on_output=output, on_exit=exited)
         return trace.process
 
@@ -119,7 +124,7 @@ class RecordingPlane(LocalControlPlane):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.landed: dict[tuple[uuid.UUID, StateType], float] = {}
-        self.terminal = 0
+        self.ended: set[uuid.UUID] = set()
         self._cond = threading.Condition()
 
     def set_state(self, run_id: uuid.UUID, state: State, **kw: Any) -> OrchestrationResult:
@@ -127,7 +132,8 @@ class RecordingPlane(LocalControlPlane):
         if result.accepted:
             with self._cond:
                 self.landed[(run_id, state.type)] = time.monotonic()
-                self.terminal += state.type.is_terminal
+                if state.type.is_terminal:
+                    self.ended.add(run_id)
                 self._cond.notify_all()
         return result
 
@@ -152,7 +158,7 @@ class RecordingPlane(LocalControlPlane):
 
     def wait_terminal(self, count: int, timeout: float) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: self.terminal >= count, timeout)
+            return self._cond.wait_for(lambda: len(self.ended) >= count, timeout)
 
     def last_terminal(self) -> float:
         with self._cond:
