@@ -3,6 +3,7 @@ on method that go into the JSON, and the final check for stray processes of the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -89,7 +90,7 @@ def rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ]
     if "burst_drain_ratio" in out:
         b = out["burst"]
-        got.append(("burst drain ratio", f"{b['ratio']:.2f} ({b['runs']} × true, limit "
+        got.append(("burst drain ratio", f"{b['ratio']:.2f} ({b['runs']} runs of true, limit "
                     f"{b['limit']}: {b['drain_s']:.2f} s vs Popen pool {b['baseline_s']:.2f} s)",
                     "≤ 1.5", _verdict(b["ratio"] <= 1.5)))
     base = out["baseline"]
@@ -155,8 +156,6 @@ def stray_processes(var: str, kill: Callable[[int, int], None] = os.kill) -> int
         except OSError:
             continue
         stray += 1
-        try:
+        with contextlib.suppress(OSError):
             kill(int(entry.name), 9)
-        except OSError:
-            pass
     return stray
