@@ -174,7 +174,8 @@ def escaped(stamp: tuple[str, ...], rounds: int, grace: float = 0.3) -> dict[str
     deployments.append({"name": "racing", "command": [*stamp, "sleep"], "kill_grace": grace})
     ready = {names[name]: prefix for name, (_, prefix) in ADVERSARIES.items()}
     left = dict.fromkeys([*ADVERSARIES, RACING], 0)
-    with running_system(deployments, limit=4, ready=ready) as system:
+    # A run that is never ended keeps its slot: room for every round's racing run.
+    with running_system(deployments, limit=4 + rounds, ready=ready) as system:
         client = system.client
 
         def cancel_first(spec: Any) -> None:

@@ -93,6 +93,8 @@ def rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         got.append(("burst drain ratio", f"{b['ratio']:.2f} ({b['runs']} runs of true, limit "
                     f"{b['limit']}: {b['drain_s']:.2f} s vs Popen pool {b['baseline_s']:.2f} s)",
                     "≤ 1.5", _verdict(b["ratio"] <= 1.5)))
+    for figure, error in out.get("errors", {}).items():
+        got.append((figure, error, "—", "ERROR"))
     base = out["baseline"]
     got.append(("baseline: Popen → child executing", _lat(base, "popen_to_exec_ms"),
                 base["stamp_child"], "—"))
