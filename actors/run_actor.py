@@ -32,7 +32,7 @@ from actors.messages import (
 )
 from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError
-from supervisor.models import OrchestrationStatus, Run, State, StateType
+from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess, entrypoint_argv
 from supervisor.settings import DeploymentSettings
 
@@ -90,7 +90,7 @@ class RunActor(SupervisedActor):
                 logger.info("%s timed out after %ss", self._prefix, self.deployment.timeout)
                 self.process.terminate(self._grace(), ExitReason.TIMED_OUT)
             case StateReported(state=state, result=result):
-                self._on_reported(result.state or state, result.status, result.reason)
+                self._on_reported(state, result)
             case ProcessExited(result=result):
                 self._on_exit(result)
 
@@ -179,8 +179,12 @@ class RunActor(SupervisedActor):
             self._end_unstarted(self._cancelled_state("before it started"))
         # while claiming, _claim sees _cancelled_by and does not start
 
-    def _on_reported(self, state: State, status: OrchestrationStatus, reason: str) -> None:
-        if state.type is StateType.RUNNING and status is OrchestrationStatus.ACCEPT:
+    def _on_reported(self, proposed: State, result: OrchestrationResult) -> None:
+        """Branch on what was proposed; record what the control plane says now stands."""
+        if proposed.type is not StateType.RUNNING:
+            return
+        if result.status is OrchestrationStatus.ACCEPT:
+            state = result.state or proposed
             self.run = self.run.model_copy(
                 update={
                     "state": state,
@@ -190,10 +194,10 @@ class RunActor(SupervisedActor):
                 }
             )
             self._publish()
-        aborted = state.type is StateType.RUNNING and status is OrchestrationStatus.ABORT
-        if aborted and self.process is not None and self._cancelled_by is None:
+        elif result.status is OrchestrationStatus.ABORT and self.process is not None:
             # Cancelled between claim and start: end what we started.
-            self._cancelled_by = reason or "the control plane (run cancelled before it started)"
+            if self._cancelled_by is None:
+                self._cancelled_by = result.reason or "the control plane (cancelled at its start)"
             self.process.terminate(self._grace(), ExitReason.CANCELLED)
 
     def _on_exit(self, result: ExitResult) -> None:

@@ -77,7 +77,8 @@ class FakeLauncher:
     def __init__(self) -> None:
         self.processes: dict[str, FakeProcess] = {}
         self.cannot_start: dict[str, str] = {}
-        self.outputs: list[str] = []
+        self.on_launch: Callable[[ProcessSpec], None] | None = None
+        """Called as a process starts: a test's way into the moment between claim and start."""
 
     def __call__(
         self,
@@ -86,6 +87,8 @@ class FakeLauncher:
         on_output: Callable[[str], None] | None = None,
         on_exit: Callable[[ExitResult], None] | None = None,
     ) -> FakeProcess:
+        if self.on_launch is not None:
+            self.on_launch(spec)
         process = FakeProcess(spec, on_exit)
         self.processes[spec.run_id] = process
         if spec.run_id in self.cannot_start:

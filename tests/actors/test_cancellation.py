@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from supervisor.models import StateType
 from supervisor.process import ExitReason
 from tests.actors.harness import start_harness
@@ -88,3 +90,21 @@ def test_deployments_stay_active_on_shutdown_unless_asked_to_pause(tmp_path):
     paused = start_harness(tmp_path / "paused", [JOB], pause_on_shutdown=True)
     paused.sup.stop(timeout=10)
     assert [d.paused for d in paused.plane.read_deployments()] == [True]
+
+
+def test_a_cancel_between_claim_and_start_ends_what_was_started(tmp_path):
+    # Given the run is cancelled in the control plane at the very moment its process starts
+    h = start_harness(tmp_path, [JOB])
+    try:
+        h.launcher.on_launch = lambda spec: h.plane.request_cancel(uuid.UUID(spec.run_id))
+        run = h.create_run("job")
+        h.sup.nudge()
+        process = h.process(run)
+        # Then the RUNNING report is refused and the tree is ended, not left running
+        wait_until(lambda: process.terminations, message="the started tree is ended")
+        assert process.terminations[0][1] is ExitReason.CANCELLED
+        wait_until(lambda: h.in_flight() == 0)
+        assert h.state(run) is StateType.CANCELLED
+        assert [s.type for s in h.plane.read_states(run.id)].count(StateType.RUNNING) == 0
+    finally:
+        h.sup.stop()
