@@ -72,6 +72,7 @@ class SchedulePollerActor(PollerActor):
             return
         self._forget_fired()
         root = self.parent
+        now = self.ctx.clock.now()  # after the read: its duration must not make timers late
         for run in runs:
             if run.id in self._timers:
                 continue
