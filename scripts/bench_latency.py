@@ -104,15 +104,17 @@ def pickup_cli(stamp: tuple[str, ...], n: int) -> dict[str, list[float]]:
 
 
 def _cancelled(
-    system: System, deployment: str, grace: float, *, running: bool = True
+    system: System, deployment: str, grace: float, *, racing: bool = False
 ) -> tuple[float | None, int]:
-    """Start one run, wait until it is ready (and RUNNING landed, unless `running` is False),
-    cancel it: (ms to its tree reaped, or None when it was not ended; processes left)."""
+    """Start one run, wait until it is ready and RUNNING landed, cancel it: (ms to its tree
+    reaped, or None when it was not ended; processes left). `racing`: the launcher seam
+    cancels it between claim and start, so nothing is waited for before its end."""
     run = _one_run(system, deployment)
-    system.recorder.wait_run(run.id, "ready_at")
-    if running:
+    t0 = time.monotonic()
+    if not racing:
+        system.recorder.wait_run(run.id, "ready_at")
         system.plane.wait_state(run.id, StateType.RUNNING)
-    t0 = _cancel(system, run.id)
+        t0 = _cancel(system, run.id)
     try:
         trace = system.recorder.wait_run(run.id, "ended_at", timeout=grace + 5)
     except TimeoutError:  # never ended: what it runs is left (the stop at the end ends it)
@@ -186,7 +188,7 @@ def escaped(stamp: tuple[str, ...], rounds: int, grace: float = 0.3) -> dict[str
         for _ in range(rounds):
             for name in ADVERSARIES:
                 left[name] += _cancelled(system, names[name], grace)[1]
-            left[RACING] += _cancelled(system, "racing", grace, running=False)[1]
+            left[RACING] += _cancelled(system, "racing", grace, racing=True)[1]
     left["after stop"] = system.extra["left"]
     return left
 

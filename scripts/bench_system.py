@@ -125,10 +125,15 @@ class RecordingPlane(LocalControlPlane):
         super().__init__(path)
         self.landed: dict[tuple[uuid.UUID, StateType], float] = {}
         self.ended: set[uuid.UUID] = set()
+        self.answered: dict[uuid.UUID, StateType] = {}  # terminal proposals, however answered
         self._cond = threading.Condition()
 
     def set_state(self, run_id: uuid.UUID, state: State, **kw: Any) -> OrchestrationResult:
         result = super().set_state(run_id, state, **kw)
+        if state.type.is_terminal:
+            with self._cond:
+                self.answered[run_id] = result.state.type if result.state else state.type
+                self._cond.notify_all()
         if result.accepted:
             with self._cond:
                 self.landed[(run_id, state.type)] = time.monotonic()
@@ -144,17 +149,12 @@ class RecordingPlane(LocalControlPlane):
             return self.landed[(run_id, kind)]
 
     def wait_end(self, run_id: uuid.UUID, timeout: float = 30.0) -> StateType:
-        """The terminal state type the run's report landed with."""
-
-        def ended() -> StateType | None:
-            return next((k for (r, k) in self.landed if r == run_id and k.is_terminal), None)
-
+        """The state that stands once the supervisor's terminal report was answered (accepted,
+        or ABORTed because the run was already terminal, e.g. cancelled before it started)."""
         with self._cond:
-            if not self._cond.wait_for(ended, timeout):
-                raise TimeoutError(f"run {run_id}: no terminal state within {timeout:g}s")
-            kind = ended()
-            assert kind is not None
-            return kind
+            if not self._cond.wait_for(lambda: run_id in self.answered, timeout):
+                raise TimeoutError(f"run {run_id}: no terminal report within {timeout:g}s")
+            return self.answered[run_id]
 
     def wait_terminal(self, count: int, timeout: float) -> bool:
         with self._cond:
