@@ -29,6 +29,9 @@ logger = logging.getLogger("supervisor.actors")
 
 ROOT_NAME = "supervisor"
 """The root's name on the board; every other actor is its child."""
+STATE_REPORTER = "state-reporter"
+SCHEDULE_POLLER = "schedule-poller"
+CANCELLATION_POLLER = "cancellation-poller"
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,14 @@ class TimeoutReached:
 
 
 @dataclass(frozen=True)
+class Forward:
+    """A run actor could not reach a sibling (restarted, or restarting): the root delivers it."""
+
+    to: str
+    message: Any
+
+
+@dataclass(frozen=True)
 class RunFinished:
     """A run actor is done: its tree is reaped, so its slot is free."""
 

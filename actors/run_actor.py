@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pykka
 
-from actors.base import SupervisedActor, SystemContext
+from actors.base import STATE_REPORTER, SupervisedActor, SystemContext
 from actors.messages import (
     CancelRun,
     CheckoutFailed,
     CheckoutReady,
+    Forward,
     PrepareCheckout,
     ProcessExited,
     ProcessStarted,
@@ -52,13 +54,13 @@ class RunActor(SupervisedActor):
         parent: pykka.ActorRef[Any],
         run: Run,
         deployment: DeploymentSettings,
-        reporter: pykka.ActorRef[Any],
-        puller: pykka.ActorRef[Any] | None = None,
+        siblings: Callable[[str], pykka.ActorRef[Any] | None],
+        puller: str | None = None,
     ) -> None:
         super().__init__(run_actor_name(run.id), ctx, parent)
         self.run = run
         self.deployment = deployment
-        self.reporter = reporter
+        self._siblings = siblings
         self.puller = puller
         self.phase = "claiming"
         self.process: RunProcess | None = None
@@ -121,7 +123,7 @@ class RunActor(SupervisedActor):
         elif self.puller is not None:
             self.phase = "preparing"
             self._publish()
-            self.puller.tell(PrepareCheckout(self.run.id, self.actor_ref))
+            self._tell(self.puller, PrepareCheckout(self.run.id, self.actor_ref))
         else:
             self._start(None)
 
@@ -153,7 +155,8 @@ class RunActor(SupervisedActor):
             return
         self.ctx.metrics.runs_started.inc()
         root.tell(ProcessStarted(run_id, self.process))  # type: ignore[union-attr]
-        self.reporter.tell(
+        self._tell(
+            STATE_REPORTER,
             ReportState(
                 run_id,
                 State.of(StateType.RUNNING, f"pid {self.process.pid}"),
@@ -219,7 +222,8 @@ class RunActor(SupervisedActor):
 
     def _report_terminal(self, state: State, exit_code: int | None) -> None:
         self.ctx.metrics.runs_finished.labels(state.type.value).inc()
-        self.reporter.tell(
+        self._tell(
+            STATE_REPORTER,
             ReportState(
                 self.run.id,
                 state,
@@ -232,12 +236,22 @@ class RunActor(SupervisedActor):
     def _finish(self, state: State | None) -> None:
         self.phase = "done"
         if self.puller is not None:
-            self.puller.tell(ReleaseCheckout(self.run.id))
+            self._tell(self.puller, ReleaseCheckout(self.run.id))
         self.parent.tell(RunFinished(self.run.id, state))  # type: ignore[union-attr]
         self.ctx.board.remove(self.name)
         self.stop()
 
     # helpers --------------------------------------------------------------------------------------
+
+    def _tell(self, sibling: str, message: Any) -> None:
+        """Siblings are looked up at each use: the root may have restarted one since."""
+        ref = self._siblings(sibling)
+        try:
+            if ref is None:
+                raise pykka.ActorDeadError(sibling)
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            self.parent.tell(Forward(sibling, message))  # type: ignore[union-attr]
 
     def _cancelled_state(self, when: str) -> State:
         return State.of(StateType.CANCELLED, f"cancelled by {self._cancelled_by} {when}")

@@ -1,8 +1,9 @@
 """StateReporterActor: the one writer of run states; a report is retried until it lands.
 
 Reports go out in the order they came (so a run's RUNNING never lands after its terminal state).
-A control-plane outage pauses the queue with capped backoff; nothing reported is dropped. Each
-report carries an idempotency key, so a retry after a lost answer cannot apply twice.
+A control-plane outage pauses the queue with capped backoff; nothing reported is dropped, not
+even when this actor dies of a bug (its queue goes back to the root for its restarted self).
+Each report carries an idempotency key, so a retry after a lost answer cannot apply twice.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 import pykka
 
-from actors.base import SupervisedActor
-from actors.messages import Drain, Drained, ReportState, StateReported
+from actors.base import STATE_REPORTER, SupervisedActor
+from actors.messages import Drain, Drained, Forward, ReportState, StateReported
 from actors.timers import TimerHandle
 from supervisor.backoff import Backoff
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
@@ -39,6 +40,12 @@ class StateReporterActor(SupervisedActor):
         self._backoff = Backoff("reporting run states", logger, initial=initial, cap=10.0)
         self._drain: Drain | None = None
         self._drain_deadline = 0.0
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """Died of a bug: the root restarts us; what we held goes back to it for the new one."""
+        super().on_failure(exception_type, exception_value, traceback)
+        while self._queue:
+            self.parent.tell(Forward(STATE_REPORTER, self._queue.popleft()))  # type: ignore[union-attr]
 
     def stopping(self) -> None:
         if self._retry is not None:

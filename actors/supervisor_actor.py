@@ -19,7 +19,14 @@ from typing import Any
 
 import pykka
 
-from actors.base import ROOT_NAME, SupervisedActor, SystemContext
+from actors.base import (
+    CANCELLATION_POLLER,
+    ROOT_NAME,
+    SCHEDULE_POLLER,
+    STATE_REPORTER,
+    SupervisedActor,
+    SystemContext,
+)
 from actors.cancellation_poller import CancellationPollerActor
 from actors.messages import (
     CancelRequested,
@@ -27,6 +34,7 @@ from actors.messages import (
     ChildFailed,
     Drain,
     Drained,
+    Forward,
     InFlightChanged,
     PollNow,
     ProcessExited,
@@ -49,9 +57,6 @@ from supervisor.storage import storage_key
 
 logger = logging.getLogger("supervisor")
 
-SCHEDULE_POLLER = "schedule-poller"
-CANCELLATION_POLLER = "cancellation-poller"
-STATE_REPORTER = "state-reporter"
 
 
 def shared_storages(deployments: Sequence[DeploymentSettings]) -> dict[str, StorageSettings]:
@@ -107,6 +112,7 @@ class SupervisorActor(SupervisedActor):
         self._once = once
         self._execute = execute
         self._children: dict[str, _Child] = {}
+        self._held: dict[str, list[Any]] = {}
         self._runs: dict[uuid.UUID, RunEntry] = {}
         self._waiting: list[tuple[Any, uuid.UUID, Run]] = []
         self._stopping = False
@@ -155,6 +161,24 @@ class SupervisorActor(SupervisedActor):
     def _add(self, name: str, factory: Callable[[], pykka.ActorRef[Any]]) -> None:
         self._children[name] = _Child(factory, factory())
 
+    def sibling(self, name: str) -> pykka.ActorRef[Any] | None:
+        """A child's current ref, for run actors (called from their threads: a dict read)."""
+        child = self._children.get(name)
+        return child.ref if child is not None else None
+
+    def _forward(self, to: str, message: Any) -> None:
+        """Deliver what a run actor could not; hold it while that child is being restarted."""
+        ref = self.sibling(to)
+        try:
+            if ref is None:
+                raise pykka.ActorDeadError(to)
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            if to in self._children:
+                self._held.setdefault(to, []).append(message)
+            else:
+                logger.error("%s is gone; dropped %r", to, message)
+
     def _child(self, name: str) -> pykka.ActorRef[Any]:
         ref = self._children[name].ref
         assert ref is not None
@@ -189,6 +213,8 @@ class SupervisorActor(SupervisedActor):
                 entry = self._runs[run_id]  # its actor died; the tree is reaped now
                 text = f"run actor failed ({entry.actor_error}); {result.message}"
                 self._report_orphan(run_id, State.of(StateType.CRASHED, text), result.returncode)
+            case Forward(to=to, message=forwarded):
+                self._forward(to, forwarded)
             case CancelRequested(run_id=run_id, by=by):
                 self._cancel(run_id, by)
             case ChildFailed():
@@ -226,12 +252,8 @@ class SupervisorActor(SupervisedActor):
         deployment = self.ctx.settings.deployment(run.deployment)
         if deployment is None:  # registered by another config; not ours to run
             return
-        puller = None
-        if deployment.storage is not None:
-            puller = self._children[storage_key(deployment.storage)].ref
-        ref = RunActor.start(
-            self.ctx, self.actor_ref, run, deployment, self._child(STATE_REPORTER), puller
-        )
+        puller = storage_key(deployment.storage) if deployment.storage is not None else None
+        ref = RunActor.start(self.ctx, self.actor_ref, run, deployment, self.sibling, puller)
         self._runs[run.id] = RunEntry(ref, deployment.name)
         self._in_flight_changed()
 
@@ -298,6 +320,8 @@ class SupervisorActor(SupervisedActor):
             return
         child.failures.append(now)
         child.ref = child.factory()
+        for held in self._held.pop(failure.name, []):
+            child.ref.tell(held)
         entry = self.ctx.board.get(failure.name) or {}
         self.ctx.board.update(
             failure.name, restarts=entry.get("restarts", 0) + 1, last_error=failure.error

@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from actors.base import SystemContext
+from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, SystemContext
 from actors.board import StatusBoard
 from actors.messages import CancelRequested, PollNow, Shutdown
-from actors.supervisor_actor import CANCELLATION_POLLER, SCHEDULE_POLLER, SupervisorActor
+from actors.supervisor_actor import SupervisorActor
 from actors.timers import Scheduler, ThreadScheduler
 from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import SupervisorError

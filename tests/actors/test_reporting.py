@@ -32,3 +32,24 @@ def test_reports_made_during_an_outage_land_once_it_ends(tmp_path):
         assert h.sup.board.get("state-reporter")["owns"]["pending"] == 0
     finally:
         h.sup.stop()
+
+
+def test_a_reporter_that_dies_is_restarted_and_no_report_is_lost(tmp_path):
+    h = start_harness(tmp_path, [{"name": "job", "command": ["prog"]}], limit=2)
+    try:
+        first, second = h.create_run("job"), h.create_run("job")
+        h.sup.nudge()
+        for run in (first, second):
+            h.wait_state(run, StateType.RUNNING)
+        # Given the reporter meets a bug on its next write
+        h.plane.fail_next(1, RuntimeError("driver bug"), only={"set_state"})
+        h.process(first).exit(0)
+        wait_until(lambda: h.sup.board.get("state-reporter")["restarts"] == 1)
+        # Then the report it held lands through its restarted self, and run actors that
+        # started before the restart report to the new one
+        h.wait_state(first, StateType.COMPLETED)
+        h.process(second).exit(0)
+        h.wait_state(second, StateType.COMPLETED)
+        wait_until(lambda: h.in_flight() == 0)
+    finally:
+        h.sup.stop()
