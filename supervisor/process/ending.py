@@ -118,7 +118,7 @@ class TreeEnder:
     def _give_up(self, snap: Snapshot) -> None:
         if self._phase == "kill":
             log.error("run %s: %d process(es) survived SIGKILL", self.run_id, len(self._live))
-            self._finish(leftovers=len(snap.pids(self.run_id, self._sids)))
+            self._finish(snap, leftovers=len(snap.pids(self.run_id, self._sids)))
 
     # --- steps ---
 
@@ -156,7 +156,7 @@ class TreeEnder:
             self._track(proc)
             self._hit(proc, sig)
         if not self._live and self._phase != "finished":
-            self._finish(leftovers=unpinned)
+            self._finish(snap, leftovers=unpinned)
 
     def _sweep_tree(self, sig: int) -> None:
         """Find and signal every descendant of what we hold (those without the cookie too)."""
@@ -197,11 +197,11 @@ class TreeEnder:
     def _submit(self, step: Callable[[Snapshot], None]) -> None:
         self._rt.worker.submit(step)
 
-    def _finish(self, leftovers: int) -> None:
+    def _finish(self, snap: Snapshot, leftovers: int) -> None:
         self._phase = "finished"
         if self._timer is not None:
             self._timer.cancel()
-        reaper.reap_session_zombies(self._sids, skip={self.main.pid})
+        reaper.reap_session_zombies(self._sids, snap.our_children(), skip={self.main.pid})
         if self.main.exited:
             self._reap_main()
         self._done(

@@ -9,6 +9,7 @@ queues a follow-up gets a fresh snapshot in a later batch.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Collection
@@ -22,8 +23,15 @@ class Snapshot:
     """Who carries which run's cookie: read on first use, after the batch's steps were queued."""
 
     def __init__(self) -> None:
+        self._children: list[int] | None = None
         self._by_run: dict[str, list[int]] | None = None
         self._blank: dict[int, int] = {}  # pid -> session, for live processes with an empty environ
+
+    def our_children(self) -> list[int]:
+        """This process's children (a file per thread: one walk per batch, not per run)."""
+        if self._children is None:
+            self._children = procfs.children(os.getpid())
+        return self._children
 
     def pids(self, run_id: str, sids: Collection[int] = ()) -> list[int]:
         """Processes with the run's cookie, plus those caught mid-exec in one of its sessions."""
