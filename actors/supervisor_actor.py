@@ -72,6 +72,10 @@ def shared_storages(deployments: Sequence[DeploymentSettings]) -> dict[str, Stor
     return storages
 
 
+MORE_EVERY = 0.02
+"""s between the root's own "poll now" requests while a burst drains."""
+
+
 @dataclass
 class RunEntry:
     ref: pykka.ActorRef[Any]
@@ -113,6 +117,7 @@ class SupervisorActor(SupervisedActor):
         self._execute = execute
         self._children: dict[str, _Child] = {}
         self._held: dict[str, list[Any]] = {}
+        self._asked_at = float("-inf")
         self._runs: dict[uuid.UUID, RunEntry] = {}
         self._waiting: list[tuple[Any, uuid.UUID, Run]] = []
         self._stopping = False
@@ -266,13 +271,21 @@ class SupervisorActor(SupervisedActor):
         while self._waiting and len(self._runs) < limit and not self._stopping:
             _, _, run = self._waiting.pop(0)
             self._launch(run)
-        if not self._waiting and len(self._runs) < limit and SCHEDULE_POLLER in self._children:
-            self._child(SCHEDULE_POLLER).tell(PollNow())  # more may be due: don't wait for a tick
+        if not self._waiting and len(self._runs) < limit:
+            self._ask_for_more()
         self._in_flight_changed()
         if self._stopping and not self._runs:
             self._stop_children()
         else:
             self._maybe_done_once()
+
+    def _ask_for_more(self) -> None:
+        """Slots are free and nothing waits: more may be due, so poll now rather than at the
+        next tick — at most once per MORE_EVERY s, as a burst frees slots by the hundred."""
+        now = self.ctx.clock.monotonic()
+        if SCHEDULE_POLLER in self._children and now - self._asked_at >= MORE_EVERY:
+            self._asked_at = now
+            self._child(SCHEDULE_POLLER).tell(PollNow())
 
     def _cancel(self, run_id: uuid.UUID, by: str) -> None:
         entry = self._runs.get(run_id)
