@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,11 @@ from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess, 
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.runs")
+
+
+@dataclass(frozen=True)
+class _Go:
+    """The run's scheduled time has come (it was claimed a moment before)."""
 
 
 def run_actor_name(run_id: uuid.UUID) -> str:
@@ -81,6 +86,8 @@ class RunActor(SupervisedActor):
 
     def on_receive(self, message: Any) -> None:
         match message:
+            case _Go() if self.phase == "armed":
+                self._go()
             case CheckoutReady(path=path, commit=commit) if self.phase == "preparing":
                 self.commit = commit
                 self._start(Path(path))
@@ -118,6 +125,16 @@ class RunActor(SupervisedActor):
         self.run = self.run.model_copy(
             update={"state": result.state or self.run.state, "supervisor": supervisor}
         )
+        wait = (self.run.scheduled_time - self.ctx.clock.now()).total_seconds()
+        if self._cancelled_by is None and wait > 0:
+            # Handed over a little early (see ARRIVE_EARLY): claimed, thread up; start on time.
+            self.phase = "armed"
+            self._publish()
+            self.tell_later(wait, _Go())
+        else:
+            self._go()
+
+    def _go(self) -> None:
         if self._cancelled_by is not None:
             self._end_unstarted(self._cancelled_state("before it started"))
         elif self.puller is not None:
@@ -178,7 +195,7 @@ class RunActor(SupervisedActor):
         grace = self._grace() if message.grace is None else message.grace
         if self.process is not None:
             self.process.terminate(grace, reason)
-        elif self.phase == "preparing":
+        elif self.phase in ("preparing", "armed"):
             self._end_unstarted(self._cancelled_state("before it started"))
         # while claiming, _claim sees _cancelled_by and does not start
 

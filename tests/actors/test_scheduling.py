@@ -16,11 +16,16 @@ def test_a_run_scheduled_ahead_starts_at_its_time_not_early(tmp_path):
         run = h.create_run("job", in_seconds=5)
         h.sup.nudge()
         wait_until(lambda: h.sup.board.get("schedule-poller")["owns"].get("timers") == 1)
-        # When time reaches just before its slot, then the slot itself
+        # When time reaches just before its slot
         h.advance(4.9)
         assert h.in_flight() == 0 and h.state(run) is StateType.SCHEDULED
-        h.advance(0.1)
-        # Then it is claimed and started at that moment
+        # Then, a moment before it, it is claimed and its actor waits for the time
+        h.advance(0.06)
+        armed = f"run-{run.id}"
+        wait_until(lambda: (h.sup.board.get(armed) or {}).get("owns", {}).get("phase") == "armed")
+        assert h.state(run) is StateType.PENDING and not h.launcher.processes
+        # And at the slot itself it is started
+        h.advance(0.05)
         process = h.process(run)
         assert process.spec.argv == ("prog",)
         assert h.wait_state(run, StateType.RUNNING).pid == process.pid
