@@ -82,13 +82,26 @@ def tree_running(plane: LocalControlPlane, run_id: uuid.UUID) -> bool:
     return count >= 2 and plane.read_run(run_id).state.type is StateType.RUNNING
 
 
-def test_sigterm_ends_every_tree_marks_runs_cancelled_and_exits_zero(tmp_path: Path):
-    config = write_config(tmp_path, tree_deployment())
+def daemon_with_a_tree(
+    tmp: Path, *options: str
+) -> tuple[Path, uuid.UUID, LocalControlPlane, subprocess.Popen[str]]:
+    """`start` running a run whose tree (a child and a grandchild) is up."""
+    config = write_config(tmp, tree_deployment())
     run_id = create_run(config, "tree")
     plane = plane_of(config)
-    daemon = cli(config, "start")
+    daemon = cli(config, "start", *options)
     try:
         wait_until(lambda: tree_running(plane, run_id), 20, message="tree running")
+    except BaseException:
+        daemon.kill()
+        daemon.communicate(timeout=10)
+        raise
+    return config, run_id, plane, daemon
+
+
+def test_sigterm_ends_every_tree_marks_runs_cancelled_and_exits_zero(tmp_path: Path):
+    _, run_id, plane, daemon = daemon_with_a_tree(tmp_path)
+    try:
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=30)
     finally:
@@ -102,15 +115,11 @@ def test_sigterm_ends_every_tree_marks_runs_cancelled_and_exits_zero(tmp_path: P
 
 
 def test_a_second_signal_kills_at_once_during_a_drain(tmp_path: Path):
-    config = write_config(tmp_path, tree_deployment())
-    run_id = create_run(config, "tree")
-    plane = plane_of(config)
-    daemon = cli(config, "start", "--drain", "300")
+    _, run_id, plane, daemon = daemon_with_a_tree(tmp_path, "--drain", "300")
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(daemon.stderr or []), daemon=True)
     reader.start()
     try:
-        wait_until(lambda: tree_running(plane, run_id), 20, message="tree running")
         daemon.send_signal(signal.SIGTERM)
         wait_until(lambda: any("drain" in line for line in lines), 10, message="draining")
         assert tree_running(plane, run_id), "a drain lets the run go on"
@@ -127,15 +136,9 @@ def test_a_second_signal_kills_at_once_during_a_drain(tmp_path: Path):
 
 
 def test_kill_9_then_restart_resolves_the_orphaned_run_and_leaves_nothing(tmp_path: Path):
-    config = write_config(tmp_path, tree_deployment())
-    run_id = create_run(config, "tree")
-    plane = plane_of(config)
-    daemon = cli(config, "start")
-    try:
-        wait_until(lambda: tree_running(plane, run_id), 20, message="tree running")
-    finally:
-        daemon.kill()  # SIGKILL: no chance to clean up
-        daemon.communicate(timeout=10)
+    config, run_id, plane, daemon = daemon_with_a_tree(tmp_path)
+    daemon.kill()  # SIGKILL: no chance to clean up
+    daemon.communicate(timeout=10)
     assert len(leaks.processes_of_session()) >= 2, "the tree outlives a killed supervisor"
     again = cli(config, "start", "--once")
     _, err = again.communicate(timeout=60)
