@@ -60,8 +60,6 @@ def config_name(settings: Settings) -> str:
 
 def nudge(settings: Settings) -> bool:
     """Ask a live supervisor to look at the control plane now; False when none answered."""
-    try:
-        from supervisor.ops.client import nudge_supervisor
-    except ImportError:
-        return False
-    return bool(nudge_supervisor(settings))
+    from supervisor.ops.client import nudge_supervisor
+
+    return nudge_supervisor(settings)
