@@ -12,9 +12,8 @@ import bisect
 import functools
 import logging
 import uuid
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -28,6 +27,7 @@ from actors.base import (
     SystemContext,
 )
 from actors.cancellation_poller import CancellationPollerActor
+from actors.children import Children
 from actors.messages import (
     CancelRequested,
     CancelRun,
@@ -52,24 +52,10 @@ from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import Run, State, StateType
 from supervisor.process import ExitReason, RunProcess
 from supervisor.recovery import resolve_orphans
-from supervisor.settings import DeploymentSettings, StorageSettings
-from supervisor.storage import storage_key
+from supervisor.storage import shared_storages, storage_key
 
 logger = logging.getLogger("supervisor")
 
-
-
-def shared_storages(deployments: Sequence[DeploymentSettings]) -> dict[str, StorageSettings]:
-    """One puller per storage key; deployments sharing one get the shortest pull interval."""
-    storages: dict[str, StorageSettings] = {}
-    for deployment in deployments:
-        if deployment.storage is None:
-            continue
-        key = storage_key(deployment.storage)
-        known = storages.get(key)
-        if known is None or deployment.storage.pull_interval < known.pull_interval:
-            storages[key] = deployment.storage
-    return storages
 
 
 MORE_EVERY = 0.02
@@ -94,13 +80,6 @@ class _Recover:
     pass
 
 
-@dataclass
-class _Child:
-    factory: Callable[[], pykka.ActorRef[Any]]
-    ref: pykka.ActorRef[Any] | None = None
-    failures: deque[float] = field(default_factory=deque)
-
-
 class SupervisorActor(SupervisedActor):
     kind = "supervisor"
 
@@ -115,8 +94,8 @@ class SupervisorActor(SupervisedActor):
         self._on_stopped = on_stopped
         self._once = once
         self._execute = execute
-        self._children: dict[str, _Child] = {}
-        self._held: dict[str, list[Any]] = {}
+        sup = ctx.settings.supervisor
+        self._children = Children(sup.max_restarts, sup.restart_window)
         self._asked_at = float("-inf")
         self._runs: dict[uuid.UUID, RunEntry] = {}
         self._waiting: list[tuple[Any, uuid.UUID, Run]] = []
@@ -132,17 +111,18 @@ class SupervisorActor(SupervisedActor):
     def started(self) -> None:
         settings = self.ctx.settings
         me = self.actor_ref
-        self._add(STATE_REPORTER, lambda: StateReporterActor.start(STATE_REPORTER, self.ctx, me))
+        add = self._children.add
+        add(STATE_REPORTER, lambda: StateReporterActor.start(STATE_REPORTER, self.ctx, me))
         for key, storage in shared_storages(settings.deployments).items():
-            self._add(key, functools.partial(StoragePullerActor.start, key, self.ctx, me, storage))
+            add(key, functools.partial(StoragePullerActor.start, key, self.ctx, me, storage))
         self._recover()
         if self._execute is None:
             names = tuple(d.name for d in settings.deployments)
-            self._add(
+            add(
                 SCHEDULE_POLLER,
                 lambda: SchedulePollerActor.start(SCHEDULE_POLLER, self.ctx, me, names, self._once),
             )
-        self._add(
+        add(
             CANCELLATION_POLLER,
             lambda: CancellationPollerActor.start(CANCELLATION_POLLER, self.ctx, me),
         )
@@ -161,33 +141,11 @@ class SupervisorActor(SupervisedActor):
             self.tell_later(max(1.0, sup.poll_interval), _Recover())
             return
         for run, state in resolved:
-            self._child(STATE_REPORTER).tell(ReportState(run.id, state, f"{run.id}:recovered"))
-
-    def _add(self, name: str, factory: Callable[[], pykka.ActorRef[Any]]) -> None:
-        self._children[name] = _Child(factory, factory())
+            self._children.tell(STATE_REPORTER, ReportState(run.id, state, f"{run.id}:recovered"))
 
     def sibling(self, name: str) -> pykka.ActorRef[Any] | None:
-        """A child's current ref, for run actors (called from their threads: a dict read)."""
-        child = self._children.get(name)
-        return child.ref if child is not None else None
-
-    def _forward(self, to: str, message: Any) -> None:
-        """Deliver what a run actor could not; hold it while that child is being restarted."""
-        ref = self.sibling(to)
-        try:
-            if ref is None:
-                raise pykka.ActorDeadError(to)
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            if to in self._children:
-                self._held.setdefault(to, []).append(message)
-            else:
-                logger.error("%s is gone; dropped %r", to, message)
-
-    def _child(self, name: str) -> pykka.ActorRef[Any]:
-        ref = self._children[name].ref
-        assert ref is not None
-        return ref
+        """A child's current ref, for run actors (called from their threads)."""
+        return self._children.ref(name)
 
     def _start_execute(self, run_id: uuid.UUID) -> None:
         try:
@@ -219,7 +177,7 @@ class SupervisorActor(SupervisedActor):
                 text = f"run actor failed ({entry.actor_error}); {result.message}"
                 self._report_orphan(run_id, State.of(StateType.CRASHED, text), result.returncode)
             case Forward(to=to, message=forwarded):
-                self._forward(to, forwarded)
+                self._children.tell(to, forwarded)
             case CancelRequested(run_id=run_id, by=by):
                 self._cancel(run_id, by)
             case ChildFailed():
@@ -229,8 +187,8 @@ class SupervisorActor(SupervisedActor):
                 self._maybe_done_once()
             case PollNow():
                 for name in (SCHEDULE_POLLER, CANCELLATION_POLLER):
-                    if name in self._children and self._children[name].ref:
-                        self._child(name).tell(PollNow())
+                    if name in self._children:
+                        self._children.tell(name, PollNow())
             case Shutdown(drain=drain, immediate=immediate):
                 self._shutdown(drain, immediate)
             case _DrainOver():
@@ -285,7 +243,7 @@ class SupervisorActor(SupervisedActor):
         now = self.ctx.clock.monotonic()
         if SCHEDULE_POLLER in self._children and now - self._asked_at >= MORE_EVERY:
             self._asked_at = now
-            self._child(SCHEDULE_POLLER).tell(PollNow())
+            self._children.tell(SCHEDULE_POLLER, PollNow())
 
     def _cancel(self, run_id: uuid.UUID, by: str) -> None:
         entry = self._runs.get(run_id)
@@ -293,8 +251,8 @@ class SupervisorActor(SupervisedActor):
             entry.ref.tell(CancelRun(by))
 
     def _report_orphan(self, run_id: uuid.UUID, state: State, exit_code: int | None) -> None:
-        self._child(STATE_REPORTER).tell(
-            ReportState(run_id, state, f"{run_id}:terminal", exit_code=exit_code)
+        self._children.tell(
+            STATE_REPORTER, ReportState(run_id, state, f"{run_id}:terminal", exit_code=exit_code)
         )
         self.ctx.metrics.runs_finished.labels(state.type.value).inc()
         self.ctx.board.remove(f"run-{run_id}")
@@ -302,7 +260,7 @@ class SupervisorActor(SupervisedActor):
 
     def _in_flight_changed(self) -> None:
         if CANCELLATION_POLLER in self._children:
-            self._child(CANCELLATION_POLLER).tell(InFlightChanged(frozenset(self._runs)))
+            self._children.tell(CANCELLATION_POLLER, InFlightChanged(frozenset(self._runs)))
         self._publish()
 
     def _publish(self) -> None:
@@ -318,23 +276,12 @@ class SupervisorActor(SupervisedActor):
         if failure.name.startswith("run-"):
             self._run_actor_failed(uuid.UUID(failure.name.removeprefix("run-")), failure.error)
             return
-        child = self._children.get(failure.name)
-        if child is None or self._stopping:
+        if failure.name not in self._children or self._stopping:
             return
-        sup = self.ctx.settings.supervisor
-        now = self.ctx.clock.monotonic()
-        while child.failures and now - child.failures[0] > sup.restart_window:
-            child.failures.popleft()
-        if len(child.failures) >= sup.max_restarts:
-            self._fail(
-                f"actor {failure.name} failed {len(child.failures) + 1} times within "
-                f"{sup.restart_window:g}s; last error: {failure.error}"
-            )
+        refused = self._children.restart(failure.name, self.ctx.clock.monotonic())
+        if refused is not None:
+            self._fail(f"{refused}; last error: {failure.error}")
             return
-        child.failures.append(now)
-        child.ref = child.factory()
-        for held in self._held.pop(failure.name, []):
-            child.ref.tell(held)
         entry = self.ctx.board.get(failure.name) or {}
         self.ctx.board.update(
             failure.name, restarts=entry.get("restarts", 0) + 1, last_error=failure.error
@@ -387,7 +334,7 @@ class SupervisorActor(SupervisedActor):
         self._stopping = True
         self._waiting.clear()
         if first:
-            self._stop_child(SCHEDULE_POLLER)
+            self._children.stop(SCHEDULE_POLLER)
             if self.ctx.settings.supervisor.pause_on_shutdown:
                 self._pause_deployments()
         if not self._runs:
@@ -414,24 +361,16 @@ class SupervisorActor(SupervisedActor):
             except ControlPlaneError as exc:
                 logger.warning("could not pause %s: %s", deployment.name, exc)
 
-    def _stop_child(self, name: str) -> None:
-        child = self._children.pop(name, None)
-        if child is not None and child.ref is not None:
-            child.ref.stop(block=False)
-
     def _stop_children(self) -> None:
         """Reverse start order; the reporter last, after it has sent what it holds."""
-        for name in reversed(list(self._children)):
-            if name != STATE_REPORTER:
-                self._stop_child(name)
-        reporter = self._children.get(STATE_REPORTER)
-        if reporter is not None and reporter.ref is not None:
-            reporter.ref.tell(Drain(self.actor_ref))  # answered with Drained
+        self._children.stop_all(but=STATE_REPORTER)
+        if STATE_REPORTER in self._children:
+            self._children.tell(STATE_REPORTER, Drain(self.actor_ref))  # answered with Drained
         else:
             self._stopped()
 
     def _stopped(self) -> None:
-        self._stop_child(STATE_REPORTER)
+        self._children.stop(STATE_REPORTER)
         self._on_stopped(self._exit_code, self._error)
         self.stop()
 
@@ -441,6 +380,5 @@ class SupervisorActor(SupervisedActor):
         for entry in self._runs.values():
             if entry.process is not None:
                 entry.process.terminate(0.0, ExitReason.SHUTDOWN)
-        for name in reversed(list(self._children)):
-            self._stop_child(name)
+        self._children.stop_all()
         self._on_stopped(1, f"the supervisor actor failed: {exception_value!r}")

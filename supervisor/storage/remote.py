@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from supervisor.errors import StorageError
-from supervisor.settings import StorageSettings
+from supervisor.settings import DeploymentSettings, StorageSettings
 from supervisor.storage.redact import Redactor, redact_urls
 
 DEFAULT_TOKEN_USER = "x-access-token"
@@ -34,6 +34,19 @@ def storage_key(storage: StorageSettings) -> str:
         ref = f"commit\0{storage.commit}" if storage.commit else f"branch\0{storage.branch}"
         source = f"git\0{storage.url}\0{ref}\0{storage.token_env or ''}"
     return "storage-" + hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def shared_storages(deployments: Iterable[DeploymentSettings]) -> dict[str, StorageSettings]:
+    """One storage (one puller) per key; deployments sharing it get the shortest pull interval."""
+    storages: dict[str, StorageSettings] = {}
+    for deployment in deployments:
+        if deployment.storage is None:
+            continue
+        key = storage_key(deployment.storage)
+        known = storages.get(key)
+        if known is None or deployment.storage.pull_interval < known.pull_interval:
+            storages[key] = deployment.storage
+    return storages
 
 
 @dataclass(frozen=True)
