@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 
-def _resolve(value: Any) -> Any:
+def resolve(value: Any) -> Any:
+    """A published value as JSON-ready data: callables are called now."""
     if callable(value):
         try:
             return value()
@@ -74,8 +75,8 @@ class StatusBoard:
         flat = self.entries()
         nodes: dict[str, dict[str, Any]] = {}
         for entry in flat:
-            node = {k: _resolve(v) for k, v in entry.items() if k not in ("owns", "parent")}
-            node["owns"] = {k: _resolve(v) for k, v in entry["owns"].items()}
+            node = {k: resolve(v) for k, v in entry.items() if k not in ("owns", "parent")}
+            node["owns"] = {k: resolve(v) for k, v in entry["owns"].items()}
             node["children"] = []
             nodes[entry["name"]] = node
         roots: list[dict[str, Any]] = []

@@ -7,6 +7,7 @@ The process layer's threads call back with messages; nothing here blocks on anot
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -308,6 +309,6 @@ class RunActor(SupervisedActor):
             phase=self.phase,
             pid=process.pid if process else None,
             commit=self.commit,
-            run=self.run.to_json(),
+            run=functools.partial(Run.to_json, self.run),  # serialised when read, not here
             tree=(lambda: [asdict(p) for p in process.tree()]) if process else [],
         )

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, SystemContext
-from actors.board import StatusBoard
+from actors.board import StatusBoard, resolve
 from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.supervisor_actor import SupervisorActor
 from actors.timers import Scheduler, ThreadScheduler
@@ -204,14 +204,11 @@ class Supervisor:
         for node in self.board.entries():
             if node["kind"] != "run":
                 continue
-            owns = node["owns"]
-            tree = owns.get("tree")
+            owns = {key: resolve(value) for key, value in node["owns"].items()}
             run = dict(owns.get("run") or {})
             run.update(pid=owns.get("pid"), commit=owns.get("commit"), phase=owns.get("phase"))
-            try:
-                run["tree"] = tree() if callable(tree) else (tree or [])
-            except Exception:  # the tree ended while we looked
-                run["tree"] = []
+            tree = owns.get("tree")
+            run["tree"] = tree if isinstance(tree, list) else []  # [] if it ended as we looked
             runs.append(run)
         return runs
 
