@@ -13,7 +13,7 @@ from supervisor.models import StateType
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, start_process
 from tests.actors.fakes import FakeLauncher
 
-SLEEP = (sys.executable, "-c", "import time; time.sleep(60)")
+SLEEP = (sys.executable, "-c", "import signal; signal.pause()")
 
 
 class Real:

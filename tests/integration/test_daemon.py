@@ -22,9 +22,9 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.slow
 
 TREE = (
-    "import subprocess, sys, time;"
-    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']);"
-    "print('started', flush=True); time.sleep(120)"
+    "import signal, subprocess, sys;"
+    "subprocess.Popen([sys.executable, '-c', 'import signal; signal.pause()']);"
+    "print('started', flush=True); signal.pause()"
 )
 
 
@@ -185,7 +185,7 @@ def test_execute_runs_one_run_and_exits_with_its_code(tmp_path: Path):
 def test_no_process_escapes_the_environment_check(tmp_path: Path):
     """The leak check itself can fail: a process carrying the session cookie is seen."""
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)"], env=dict(os.environ)
+        [sys.executable, "-c", "import signal; signal.pause()"], env=dict(os.environ)
     )
     try:
         wait_until(lambda: any(pid == child.pid for pid, _ in leaks.processes_of_session()), 10)

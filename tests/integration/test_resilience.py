@@ -34,7 +34,7 @@ def test_cli_run_and_cancel_reach_a_live_supervisor_long_before_its_next_poll(tm
     # Given a supervisor that polls only once a minute, with its ops API on a known port
     port = free_port()
     config = tmp_path / "supervisor.toml"
-    command = json.dumps(python("import time; time.sleep(60)"))
+    command = json.dumps(python("import signal; signal.pause()"))
     config.write_text(
         '[supervisor]\nname = "nudged"\npoll_interval = 60\ncancel_poll_interval = 60\n'
         f"[ops]\nport = {port}\n"
@@ -70,7 +70,7 @@ def test_cli_run_and_cancel_reach_a_live_supervisor_long_before_its_next_poll(tm
 
 def test_a_locked_database_delays_state_reports_but_loses_none(tmp_path: Path):
     settings = settings_for(
-        tmp_path, [{"name": "nap", "command": python("import time; time.sleep(60)")}]
+        tmp_path, [{"name": "nap", "command": python("import signal; signal.pause()")}]
     )
     plane = LocalControlPlane(settings.supervisor.database)
     plane.register_deployments(settings.deployments)

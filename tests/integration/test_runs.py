@@ -72,11 +72,11 @@ def test_mixed_outcomes_are_explained(tmp_path: Path):
         {"name": "missing", "command": ["/nonexistent/program"]},
         {
             "name": "slow",
-            "command": python("import time; time.sleep(60)"),
+            "command": python("import signal; signal.pause()"),
             "timeout": 0.5,
             "kill_grace": 1,
         },
-        {"name": "doomed", "command": python("import time; time.sleep(60)")},
+        {"name": "doomed", "command": python("import signal; signal.pause()")},
     ]
     settings = settings_for(tmp_path, deployments, limit=2)
     plane = LocalControlPlane(settings.supervisor.database)
@@ -143,9 +143,9 @@ def test_two_supervisors_on_one_database_never_run_a_run_twice(tmp_path: Path):
 
 def test_cancel_ends_the_whole_tree_and_marks_cancelled(tmp_path: Path):
     code = (
-        "import subprocess, sys, time;"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
-        "print('started', flush=True); time.sleep(60)"
+        "import signal, subprocess, sys;"
+        "subprocess.Popen([sys.executable, '-c', 'import signal; signal.pause()']);"
+        "print('started', flush=True); signal.pause()"
     )
     settings = settings_for(tmp_path, [{"name": "tree", "command": python(code)}])
     plane = LocalControlPlane(settings.supervisor.database)
