@@ -8,7 +8,6 @@ system stops with a clear error and a non-zero exit code. Start in order, stop i
 
 from __future__ import annotations
 
-import bisect
 import functools
 import logging
 import uuid
@@ -45,29 +44,21 @@ from actors.messages import (
     Shutdown,
 )
 from actors.run_actor import RunActor
+from actors.run_table import RunEntry, RunTable
 from actors.schedule_poller import PassDone, SchedulePollerActor
 from actors.state_reporter import StateReporterActor
 from actors.storage_puller import StoragePullerActor
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import Run, State, StateType
-from supervisor.process import ExitReason, RunProcess
+from supervisor.process import ExitReason
 from supervisor.recovery import resolve_orphans
 from supervisor.storage import shared_storages, storage_key
 
 logger = logging.getLogger("supervisor")
 
 
-
 MORE_EVERY = 0.02
 """s between the root's own "poll now" requests while a burst drains."""
-
-
-@dataclass
-class RunEntry:
-    ref: pykka.ActorRef[Any]
-    deployment: str
-    process: RunProcess | None = None
-    actor_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,14 +88,12 @@ class SupervisorActor(SupervisedActor):
         sup = ctx.settings.supervisor
         self._children = Children(sup.max_restarts, sup.restart_window)
         self._asked_at = float("-inf")
-        self._runs: dict[uuid.UUID, RunEntry] = {}
-        self._waiting: list[tuple[Any, uuid.UUID, Run]] = []
+        self._runs = RunTable(ctx.settings.supervisor.limit)
         self._stopping = False
         self._pass_done = False
         self._exit_code = 0
         self._error: str | None = None
-        limit = ctx.settings.supervisor.limit
-        ctx.metrics.track_slots(lambda: len(self._runs), lambda: limit - len(self._runs))
+        ctx.metrics.track_slots(lambda: len(self._runs), lambda: self._runs.free)
 
     # start ----------------------------------------------------------------------------------------
 
@@ -168,12 +157,12 @@ class SupervisorActor(SupervisedActor):
         match message:
             case RunDue(run=run):
                 self._due(run)
-            case ProcessStarted(run_id=run_id, process=process) if run_id in self._runs:
-                self._runs[run_id].process = process
+            case ProcessStarted(run_id=run_id, process=process) if entry := self._runs.get(run_id):
+                entry.process = process
             case RunFinished(run_id=run_id, state=state):
                 self._finished(run_id, state)
-            case ProcessExited(run_id=run_id, result=result) if run_id in self._runs:
-                entry = self._runs[run_id]  # its actor died; the tree is reaped now
+            case ProcessExited(run_id=run_id, result=result) if entry := self._runs.get(run_id):
+                # its actor died; the tree is reaped now
                 text = f"run actor failed ({entry.actor_error}); {result.message}"
                 self._report_orphan(run_id, State.of(StateType.CRASHED, text), result.returncode)
             case Forward(to=to, message=forwarded):
@@ -203,12 +192,12 @@ class SupervisorActor(SupervisedActor):
     # runs -----------------------------------------------------------------------------------------
 
     def _due(self, run: Run) -> None:
-        if self._stopping or run.id in self._runs or any(w[1] == run.id for w in self._waiting):
+        if self._stopping or self._runs.knows(run.id):
             return
-        if len(self._runs) < self.ctx.settings.supervisor.limit:
+        if self._runs.free > 0:
             self._launch(run)
         else:
-            bisect.insort(self._waiting, (run.scheduled_time, run.id, run))
+            self._runs.wait(run)
             self._publish()
 
     def _launch(self, run: Run) -> None:
@@ -217,19 +206,17 @@ class SupervisorActor(SupervisedActor):
             return
         puller = storage_key(deployment.storage) if deployment.storage is not None else None
         ref = RunActor.start(self.ctx, self.actor_ref, run, deployment, self.sibling, puller)
-        self._runs[run.id] = RunEntry(ref, deployment.name)
+        self._runs.admit(run.id, RunEntry(ref, deployment.name))
         self._in_flight_changed()
 
     def _finished(self, run_id: uuid.UUID, state: State | None) -> None:
-        if self._runs.pop(run_id, None) is None:
+        if self._runs.release(run_id) is None:
             return
         if self._execute == run_id:
             self._exit_code = 0 if state is not None and state.type is StateType.COMPLETED else 1
-        limit = self.ctx.settings.supervisor.limit
-        while self._waiting and len(self._runs) < limit and not self._stopping:
-            _, _, run = self._waiting.pop(0)
+        while not self._stopping and (run := self._runs.next_waiting()) is not None:
             self._launch(run)
-        if not self._waiting and len(self._runs) < limit:
+        if not self._runs.waiting and self._runs.free > 0:
             self._ask_for_more()
         self._in_flight_changed()
         if self._stopping and not self._runs:
@@ -260,14 +247,12 @@ class SupervisorActor(SupervisedActor):
 
     def _in_flight_changed(self) -> None:
         if CANCELLATION_POLLER in self._children:
-            self._children.tell(CANCELLATION_POLLER, InFlightChanged(frozenset(self._runs)))
+            self._children.tell(CANCELLATION_POLLER, InFlightChanged(self._runs.ids()))
         self._publish()
 
     def _publish(self) -> None:
-        limit = self.ctx.settings.supervisor.limit
-        self.ctx.board.own(
-            self.name, limit=limit, in_flight=len(self._runs), waiting=len(self._waiting)
-        )
+        runs = self._runs
+        self.ctx.board.own(self.name, limit=runs.limit, in_flight=len(runs), waiting=runs.waiting)
 
     # failures -------------------------------------------------------------------------------------
 
@@ -326,13 +311,13 @@ class SupervisorActor(SupervisedActor):
     # shutdown -------------------------------------------------------------------------------------
 
     def _maybe_done_once(self) -> None:
-        if self._pass_done and not self._runs and not self._waiting and not self._stopping:
+        if self._pass_done and not self._runs and not self._runs.waiting and not self._stopping:
             self._shutdown(0.0, immediate=False)
 
     def _shutdown(self, drain: float, immediate: bool) -> None:
         first = not self._stopping
         self._stopping = True
-        self._waiting.clear()
+        self._runs.clear_waiting()
         if first:
             self._children.stop(SCHEDULE_POLLER)
             if self.ctx.settings.supervisor.pause_on_shutdown:
@@ -346,7 +331,7 @@ class SupervisorActor(SupervisedActor):
             self._cancel_all(immediate)
 
     def _cancel_all(self, immediate: bool) -> None:
-        for run_id, entry in self._runs.items():
+        for run_id, entry in self._runs:
             grace = 0.0 if immediate else None
             if entry.actor_error is None:
                 entry.ref.tell(CancelRun("supervisor shutting down", shutdown=True, grace=grace))
@@ -377,7 +362,7 @@ class SupervisorActor(SupervisedActor):
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         """The root itself died (a bug): end every tree at once, stop, and say so."""
         super().on_failure(exception_type, exception_value, traceback)
-        for entry in self._runs.values():
+        for _, entry in self._runs:
             if entry.process is not None:
                 entry.process.terminate(0.0, ExitReason.SHUTDOWN)
         self._children.stop_all()

@@ -1,0 +1,84 @@
+"""The root's run table: the runs holding a slot, and those waiting for one, oldest first.
+
+An entry is a slot: it is made when a run's actor starts (the actor claims at once) and removed
+when the run's tree is reaped, so the count of entries is the count of slots in use.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pykka
+
+from supervisor.models import Run
+from supervisor.process import RunProcess
+
+
+@dataclass
+class RunEntry:
+    ref: pykka.ActorRef[Any]
+    deployment: str
+    process: RunProcess | None = None
+    actor_error: str | None = None
+    """Set when the run's actor died: the root then owns the tree's end."""
+
+
+class RunTable:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[uuid.UUID, RunEntry] = {}
+        self._waiting: list[tuple[datetime, uuid.UUID, Run]] = []
+        self._waiting_ids: set[uuid.UUID] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, run_id: uuid.UUID) -> bool:
+        return run_id in self._entries
+
+    def __iter__(self) -> Iterator[tuple[uuid.UUID, RunEntry]]:
+        return iter(list(self._entries.items()))
+
+    def ids(self) -> frozenset[uuid.UUID]:
+        return frozenset(self._entries)
+
+    def get(self, run_id: uuid.UUID) -> RunEntry | None:
+        return self._entries.get(run_id)
+
+    def knows(self, run_id: uuid.UUID) -> bool:
+        return run_id in self._entries or run_id in self._waiting_ids
+
+    @property
+    def free(self) -> int:
+        return self.limit - len(self._entries)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def admit(self, run_id: uuid.UUID, entry: RunEntry) -> None:
+        self._entries[run_id] = entry
+
+    def release(self, run_id: uuid.UUID) -> RunEntry | None:
+        return self._entries.pop(run_id, None)
+
+    def wait(self, run: Run) -> None:
+        bisect.insort(self._waiting, (run.scheduled_time, run.id, run))
+        self._waiting_ids.add(run.id)
+
+    def next_waiting(self) -> Run | None:
+        """The oldest waiting run, if a slot is free for it."""
+        if not self._waiting or self.free <= 0:
+            return None
+        _, run_id, run = self._waiting.pop(0)
+        self._waiting_ids.discard(run_id)
+        return run
+
+    def clear_waiting(self) -> None:
+        self._waiting.clear()
+        self._waiting_ids.clear()
