@@ -162,3 +162,32 @@ def test_cancel_ends_the_whole_tree_and_marks_cancelled(tmp_path: Path):
         assert leaks.processes_of_session() == []
     finally:
         sup.stop()
+
+
+def test_an_entrypoint_gets_its_parameters_as_keyword_arguments(tmp_path: Path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "greet.py").write_text(
+        "import os\n"
+        "def main(who, times=1):\n"
+        "    for _ in range(times):\n"
+        "        print(f'hello {who} from', os.environ['SUPERVISOR_DEPLOYMENT'], flush=True)\n"
+    )
+    deployment = {
+        "name": "greet",
+        "entrypoint": "flows/greet.py:main",
+        "cwd": str(tmp_path),
+        "parameters": {"who": "nobody", "times": 2},
+    }
+    settings = settings_for(tmp_path, [deployment])
+    plane = LocalControlPlane(settings.supervisor.database)
+    plane.register_deployments(settings.deployments)
+    run = plane.create_run("greet", {"who": "world"})
+    sup = started(settings)
+    try:
+        final = wait_terminal(plane, run)
+    finally:
+        sup.stop()
+    assert final.state.type is StateType.COMPLETED, final.state.message
+    log = (settings.supervisor.log_dir / f"{run.id}.log").read_text()
+    assert log.count("hello world from greet") == 2
