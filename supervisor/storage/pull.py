@@ -158,22 +158,7 @@ class GitPuller:
         branch = self.storage.branch
         what = f"fetching branch {branch!r} from {remote.display}"
         try:
-            git.run(
-                [
-                    "--git-dir",
-                    repo,
-                    "fetch",
-                    "-q",
-                    "--depth",
-                    "1",
-                    "--no-tags",
-                    "--",
-                    remote.url,
-                    f"+refs/heads/{branch}:refs/supervisor/head",
-                ],
-                what=what,
-                network=True,
-            )
+            _fetch(git, repo, remote, f"+refs/heads/{branch}:refs/supervisor/head", what, SHALLOW)
         except StorageError as exc:
             if "couldn't find remote ref" in str(exc):
                 raise StorageError(f"{what}: no such branch on the remote") from None
@@ -187,22 +172,7 @@ class GitPuller:
         what = f"fetching commit {pin} from {remote.display}"
         if FULL_SHA.match(pin):
             try:
-                git.run(
-                    [
-                        "--git-dir",
-                        repo,
-                        "fetch",
-                        "-q",
-                        "--depth",
-                        "1",
-                        "--no-tags",
-                        "--",
-                        remote.url,
-                        pin,
-                    ],
-                    what=what,
-                    network=True,
-                )
+                _fetch(git, repo, remote, pin, what, SHALLOW)
                 return self._resolve(git, repo, pin, what)
             except StorageError as exc:
                 if not any(marker in str(exc) for marker in _REFUSED):
@@ -211,21 +181,8 @@ class GitPuller:
         shallow = git.run(
             ["--git-dir", repo, "rev-parse", "--is-shallow-repository"], what="inspecting"
         ).strip()
-        git.run(
-            [
-                "--git-dir",
-                repo,
-                "fetch",
-                "-q",
-                "--no-tags",
-                *(["--unshallow"] if shallow == "true" else []),
-                "--",
-                remote.url,
-                "+refs/heads/*:refs/supervisor/all/*",
-            ],
-            what=what,
-            network=True,
-        )
+        whole = ("--unshallow",) if shallow == "true" else ()
+        _fetch(git, repo, remote, "+refs/heads/*:refs/supervisor/all/*", what, whole)
         return self._resolve(git, repo, pin, what)
 
     @staticmethod
@@ -280,3 +237,18 @@ class GitPuller:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+SHALLOW = ("--depth", "1")
+
+
+def _fetch(
+    git: GitRunner, repo: str, remote: Remote, refspec: str, what: str, options: tuple[str, ...]
+) -> None:
+    """`git fetch` of one refspec from the remote into the bare repository (`--` before the URL,
+    so a URL can never act as an option)."""
+    git.run(
+        ["--git-dir", repo, "fetch", "-q", "--no-tags", *options, "--", remote.url, refspec],
+        what=what,
+        network=True,
+    )
