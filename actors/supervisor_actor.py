@@ -63,12 +63,12 @@ MORE_EVERY = 0.02
 
 @dataclass(frozen=True)
 class _DrainOver:
-    pass
+    """The drain time of a shutdown is up: cancel what still runs."""
 
 
 @dataclass(frozen=True)
 class _Recover:
-    pass
+    """Look for orphaned runs again (the control plane was unavailable)."""
 
 
 class SupervisorActor(SupervisedActor):
@@ -88,7 +88,7 @@ class SupervisorActor(SupervisedActor):
         sup = ctx.settings.supervisor
         self._children = Children(sup.max_restarts, sup.restart_window)
         self._asked_at = float("-inf")
-        self._runs = RunTable(ctx.settings.supervisor.limit)
+        self._runs = RunTable(sup.limit)
         self._stopping = False
         self._pass_done = False
         self._exit_code = 0
@@ -98,26 +98,23 @@ class SupervisorActor(SupervisedActor):
     # start ----------------------------------------------------------------------------------------
 
     def started(self) -> None:
-        settings = self.ctx.settings
-        me = self.actor_ref
-        add = self._children.add
-        add(STATE_REPORTER, lambda: StateReporterActor.start(STATE_REPORTER, self.ctx, me))
-        for key, storage in shared_storages(settings.deployments).items():
-            add(key, functools.partial(StoragePullerActor.start, key, self.ctx, me, storage))
+        deployments = self.ctx.settings.deployments
+        self._start_child(STATE_REPORTER, StateReporterActor)
+        for key, storage in shared_storages(deployments).items():
+            self._start_child(key, StoragePullerActor, storage)
         self._recover()
         if self._execute is None:
-            names = tuple(d.name for d in settings.deployments)
-            add(
-                SCHEDULE_POLLER,
-                lambda: SchedulePollerActor.start(SCHEDULE_POLLER, self.ctx, me, names, self._once),
-            )
-        add(
-            CANCELLATION_POLLER,
-            lambda: CancellationPollerActor.start(CANCELLATION_POLLER, self.ctx, me),
-        )
+            names = tuple(d.name for d in deployments)
+            self._start_child(SCHEDULE_POLLER, SchedulePollerActor, names, self._once)
+        self._start_child(CANCELLATION_POLLER, CancellationPollerActor)
         if self._execute is not None:
             self._start_execute(self._execute)
         self._publish()
+
+    def _start_child(self, name: str, actor: type[SupervisedActor], *args: Any) -> None:
+        """Start a child; the same call restarts it after a death."""
+        start = functools.partial(actor.start, name, self.ctx, self.actor_ref, *args)
+        self._children.add(name, start)
 
     def _recover(self) -> None:
         """Runs a previous incarnation of this supervisor left in flight: end their leftover
@@ -285,21 +282,12 @@ class SupervisorActor(SupervisedActor):
             self._report_orphan(
                 run_id, State.of(StateType.CRASHED, f"run actor failed: {error}"), None
             )
-        elif process.done and process.result is not None:
-            result = process.result
-            self._report_orphan(
-                run_id,
-                State.of(StateType.CRASHED, f"run actor failed ({error}); {result.message}"),
-                result.returncode,
-            )
+        elif process.result is not None:  # it ended before its actor heard of it
+            self.actor_ref.tell(ProcessExited(run_id, process.result))
         else:  # end the tree; its exit comes back to us as ProcessExited
             deployment = self.ctx.settings.deployment(entry.deployment)
-            grace = (
-                self.ctx.settings.kill_grace_for(deployment)
-                if deployment
-                else self.ctx.settings.supervisor.kill_grace
-            )
-            process.terminate(grace, ExitReason.CANCELLED)
+            assert deployment is not None  # only runs of our own deployments are launched
+            process.terminate(self.ctx.settings.kill_grace_for(deployment), ExitReason.CANCELLED)
 
     def _fail(self, error: str) -> None:
         logger.error("supervisor stopping: %s", error)
