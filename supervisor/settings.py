@@ -11,7 +11,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -66,6 +66,10 @@ class DeploymentSettings(_Strict):
     )
     timeout: float | None = Field(None, gt=0, description="s a run may take before it is killed")
     tags: tuple[str, ...] = Field((), description="free-form labels")
+    description: str = Field("", description="what the deployment does (shown by Prefect)")
+    flow_name: str | None = Field(
+        None, description="Prefect control plane: the flow it is filed under (default: its name)"
+    )
     cwd: Path | None = Field(
         None, description="working directory; relative: to the checkout, else to the config file"
     )
@@ -161,6 +165,44 @@ class OpsSection(_Strict):
     token_env: str = Field("SUPERVISOR_TOKEN", description="env var holding the ops API token")
 
 
+class ControlPlaneSection(_Strict):
+    """The `[control_plane]` table: where runs are scheduled and their states kept."""
+
+    kind: Literal["local", "prefect"] = Field(
+        "local", description='"local": the embedded SQLite file; "prefect": a Prefect server'
+    )
+    api_url: str | None = Field(
+        None, description="Prefect API URL, e.g. http://127.0.0.1:4200/api ($PREFECT_API_URL)"
+    )
+    api_key_env: str | None = Field(
+        None, description="env var holding a key sent as `Authorization: Bearer …`"
+    )
+    auth_string_env: str | None = Field(
+        None, description="env var holding `user:password` for a 3.x server's basic auth"
+    )
+    timeout: float = Field(10.0, gt=0, le=600, description="s per request to the server")
+    journal: Path = Field(
+        Path(".supervisor/journal.db"),
+        description="local record of the runs this supervisor claimed (survives kill -9)",
+    )
+    events: bool = Field(
+        True, description="on a 3.x server, also hear cancels on the events websocket"
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _prefect_needs_a_url(self) -> Self:
+        if self.kind == "prefect" and not self.api_url:
+            raise ValueError('api_url: required when kind = "prefect" (or set $PREFECT_API_URL)')
+        return self
+
+
 class Settings(_Strict):
     """The whole settings file. Relative paths are resolved against the file's folder."""
 
@@ -171,6 +213,10 @@ class Settings(_Strict):
     ops: OpsSection = Field(
         default_factory=OpsSection,  # type: ignore[arg-type]
         description="the [ops] table: the HTTP ops API",
+    )
+    control_plane: ControlPlaneSection = Field(
+        default_factory=ControlPlaneSection,  # type: ignore[arg-type]
+        description="the [control_plane] table: the embedded database or a Prefect server",
     )
     deployments: tuple[DeploymentSettings, ...] = Field(
         (), description="what this supervisor runs"
@@ -222,6 +268,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for section, model, prefix in (
         ("ops", OpsSection, ENV_PREFIX + "OPS_"),
+        ("control_plane", ControlPlaneSection, ENV_PREFIX + "CONTROL_PLANE_"),
         ("supervisor", SupervisorSection, ENV_PREFIX),
     ):
         for key in model.model_fields:
@@ -273,9 +320,14 @@ def _resolve(settings: Settings, base: Path) -> Settings:
         )
     }
     deployments = tuple(_resolve_deployment(d, base) for d in settings.deployments)
-    return settings.model_copy(
-        update={"supervisor": sup.model_copy(update=changes), "deployments": deployments}
-    )
+    plane = settings.control_plane
+    if not plane.journal.is_absolute():
+        plane = plane.model_copy(update={"journal": base / plane.journal})
+    return settings.model_copy(update={
+        "supervisor": sup.model_copy(update=changes),
+        "control_plane": plane,
+        "deployments": deployments,
+    })
 
 
 def _resolve_deployment(deployment: DeploymentSettings, base: Path) -> DeploymentSettings:
@@ -290,6 +342,15 @@ def _resolve_deployment(deployment: DeploymentSettings, base: Path) -> Deploymen
     return deployment.model_copy(update=changes) if changes else deployment
 
 
+def _prefect_api_url_from_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """`$PREFECT_API_URL` stands in for a missing `api_url`, as it does for Prefect's own tools."""
+    table = data.get("control_plane")
+    if isinstance(table, dict) and table.get("kind") == "prefect" and "api_url" not in table:
+        if env.get("PREFECT_API_URL"):
+            return {**data, "control_plane": {**table, "api_url": env["PREFECT_API_URL"]}}
+    return data
+
+
 def parse_settings(
     data: Mapping[str, Any], path: Path, env: Mapping[str, str] | None = None
 ) -> Settings:
@@ -299,13 +360,15 @@ def parse_settings(
     for section, values in overrides.items():
         table = merged.get(section)
         merged[section] = {**(table if isinstance(table, dict) else {}), **values}
+    merged = _prefect_api_url_from_env(merged, os.environ if env is None else env)
     try:
         settings = Settings.model_validate({**merged, "config_path": path})
     except ValidationError as exc:
         message = _describe(exc, path, merged)
         loc = exc.errors()[0]["loc"]
         if len(loc) >= 2 and str(loc[1]) in overrides.get(str(loc[0]), {}):
-            prefix = ENV_PREFIX + ("OPS_" if loc[0] == "ops" else "")
+            section = {"ops": "OPS_", "control_plane": "CONTROL_PLANE_"}.get(str(loc[0]), "")
+            prefix = ENV_PREFIX + section
             message += f" (from ${prefix}{str(loc[1]).upper()})"
         raise ConfigError(message) from None
     return _resolve(settings, path.resolve().parent)

@@ -65,6 +65,7 @@ class Supervisor:
         self._root: Any = None
         self._ops: Any = None
         self._ctx: SystemContext | None = None
+        self._events: Any = None
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -83,9 +84,9 @@ class Supervisor:
 
     def _start(self) -> None:
         if self._control_plane is None:
-            from supervisor.controlplane.local import LocalControlPlane
+            from supervisor.controlplane.factory import open_control_plane
 
-            self._control_plane = LocalControlPlane(self.settings.supervisor.database)
+            self._control_plane = open_control_plane(self.settings, environment=self._environment)
         self._control_plane.register_deployments(self.settings.deployments)
         self.settings.supervisor.log_dir.mkdir(parents=True, exist_ok=True)
         scheduler = self._scheduler or ThreadScheduler()
@@ -103,6 +104,17 @@ class Supervisor:
         if self._ops_enabled:
             self._start_ops()
         self._root = SupervisorActor.start(self._ctx, self._on_stopped, self._once, self._execute)
+        self._listen_for_cancels()
+
+    def _listen_for_cancels(self) -> None:
+        """A control plane that pushes cancels (Prefect 3's events websocket) is heard at once;
+        the cancellation poller stays the safety net."""
+        subscribe = getattr(self._control_plane, "cancel_events", None)
+        if subscribe is None or not self.settings.control_plane.events:
+            return
+        self._events = subscribe()
+        if self._events is not None:
+            self._events.start(lambda run_id: self._tell_root(CancelRequested(run_id, "Prefect")))
 
     def _start_ops(self) -> None:
         from supervisor.ops.server import OpsServer
@@ -139,6 +151,9 @@ class Supervisor:
         return stopped
 
     def _close(self) -> None:
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
         if self._root is not None:
             self._root.stop(block=True, timeout=10)
             self._root = None

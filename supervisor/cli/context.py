@@ -24,14 +24,14 @@ def load(args: argparse.Namespace) -> Settings:
 
 @contextlib.contextmanager
 def control_plane(settings: Settings, *, register: bool = False) -> Iterator[ControlPlane]:
-    """The embedded control plane of these settings, closed on exit.
+    """The control plane of these settings (embedded or Prefect), closed on exit.
 
     `register=True` upserts the config's deployments first, so commands work before any
     supervisor has run (registering is idempotent for an unchanged config).
     """
-    from supervisor.controlplane.local import LocalControlPlane
+    from supervisor.controlplane.factory import open_control_plane
 
-    plane = LocalControlPlane(settings.supervisor.database)
+    plane = open_control_plane(settings)
     try:
         if register:
             plane.register_deployments(settings.deployments)

@@ -83,6 +83,8 @@ def run_supervised(
     from supervisor.system import Supervisor
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S")
+    for chatty in ("httpx", "httpcore", "websockets"):  # a line per request is not a lifecycle line
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     raise_open_files_limit()  # each run holds a few descriptors: 500 runs pass the usual 1024
     latch = SignalLatch()
     previous = {

@@ -11,6 +11,11 @@ Orchestration rules every adapter enforces (Prefect's, reduced to what a runner 
 - PENDING → RUNNING on a run that was meanwhile cancelled is ABORTed (the caller ends its tree).
 - A proposal carrying an `idempotency_key` already applied returns the original result and
   changes nothing, so a retried report cannot apply twice.
+
+Where a Prefect server's own rules differ (it accepts proposals on finished runs, rejects rather
+than aborts on cancelled ones, returns paused deployments' runs, makes schedule runs with its own
+scheduler rather than on read), the `prefect` adapter says how it keeps these rules or why it
+cannot: see its module docstring and `tests/prefect/test_contract.py`.
 """
 
 from __future__ import annotations

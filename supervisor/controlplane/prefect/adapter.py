@@ -1,0 +1,486 @@
+"""The `prefect` adapter: the ControlPlane port over a Prefect 2.x or 3.x server's REST API.
+
+The server schedules (its own scheduler makes the runs of a deployment's schedules, as for
+`flow.serve`) and orchestrates (a claim is a PENDING proposal the server ABORTs for a second
+claimer). Where Prefect's rules differ from the port's docstring, this adapter keeps the port's
+rule on the client side and says so:
+
+- Prefect ACCEPTs PENDING/RUNNING/COMPLETED on COMPLETED/FAILED/CRASHED runs: every proposal
+  that is not forced reads the run first and is ABORTed here when the run is terminal. This is a
+  read-then-write window, not an atomic check (Prefect offers none).
+- Prefect REJECTs proposals on CANCELLING/CANCELLED runs: mapped to the port's ABORT.
+- Prefect still returns runs of paused deployments from `get_scheduled_flow_runs`: filtered here.
+- Idempotency: a key gives a fixed `transition_id` (the server REJECTs a repeat while it is the
+  current transition) and the first answer is kept in the journal (any later repeat returns it).
+- Which supervisor claimed a run, its exit code and commit are not Prefect fields: the journal
+  keeps them; `pid` goes to `infrastructure_pid` as `<hostname>:<pid>`, as Prefect's agent writes.
+- Schedules are materialised by the server's scheduler (within ~5 s of a deployment's
+  registration, an hour or 100 runs ahead), not on read.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from supervisor.clock import Clock
+from supervisor.controlplane.prefect import wire
+from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, auth_headers
+from supervisor.controlplane.prefect.journal import Claim, Journal
+from supervisor.errors import ControlPlaneError, DeploymentNotFound, RunNotFound
+from supervisor.models import (
+    DeploymentInfo,
+    OrchestrationResult,
+    OrchestrationStatus,
+    Run,
+    State,
+    StateType,
+)
+from supervisor.schedules import describe, next_slot
+from supervisor.settings import ControlPlaneSection, DeploymentSettings
+
+logger = logging.getLogger("supervisor.prefect")
+
+SUPPORTED_MAJORS = ("2", "3")
+PAGE = 200  # Prefect's largest page
+ALREADY_DONE = "already made this state transition"
+CANCEL_TYPES = (StateType.CANCELLING, StateType.CANCELLED)
+
+
+class PrefectControlPlane:
+    """The ControlPlane port on a Prefect server; checks the server's version on construction."""
+
+    def __init__(
+        self,
+        section: ControlPlaneSection,
+        *,
+        deployments: Sequence[DeploymentSettings] = (),
+        environment: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        journal: Journal | None = None,
+        hostname: str | None = None,
+    ) -> None:
+        import os
+
+        env = os.environ if environment is None else environment
+        assert section.api_url is not None, "validated by the settings"
+        key = env.get(section.api_key_env) if section.api_key_env else None
+        auth = env.get(section.auth_string_env) if section.auth_string_env else None
+        self.api_url = section.api_url
+        self._ws_token = auth or key
+        self._http = PrefectHTTP(section.api_url, timeout=section.timeout,
+                                 headers=auth_headers(key, auth))
+        self._clock = clock or Clock()
+        self._hostname = hostname or socket.gethostname()
+        self._lock = threading.Lock()
+        self._settings: dict[str, DeploymentSettings] = {d.name: d for d in deployments}
+        self._ids: dict[str, uuid.UUID] = {}
+        self._names: dict[uuid.UUID, str] = {}
+        try:
+            self.version = self._check_version()
+            self.journal = journal or Journal(Path(section.journal))
+        except BaseException:
+            self._http.close()
+            raise
+
+    def _check_version(self) -> str:
+        try:
+            version = str(self._http.call("GET", "admin/version"))
+        except NotFound:
+            raise ControlPlaneError(
+                f"{self.api_url} is not a Prefect API (no /admin/version); "
+                "the URL usually ends in /api") from None
+        if version.split(".")[0] not in SUPPORTED_MAJORS:
+            raise ControlPlaneError(
+                f"Prefect server at {self.api_url} is version {version}; "
+                "supported: 2.x (2.19 or newer) and 3.x")
+        return version
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    def close(self) -> None:
+        self._http.close()
+        self.journal.close()
+
+    # -- deployments -----------------------------------------------------------------------
+
+    def register_deployments(self, deployments: Sequence[DeploymentSettings]) -> None:
+        """Upsert each as a flow + deployment; an unchanged one is not written at all (a POST
+        would, on 2.19, drop its auto-scheduled runs)."""
+        for deployment in deployments:
+            self._settings[deployment.name] = deployment
+            flow = deployment.flow_name or deployment.name
+            body = self._deployment_body(deployment)
+            found = self._find_deployment(flow, deployment.name)
+            if found is not None and self._unchanged(found, body):
+                self._remember(deployment.name, uuid.UUID(found["id"]))
+                continue
+            flow_id = self._http.call("POST", "flows/", {"name": flow})["id"]
+            body = {**body, "flow_id": flow_id,
+                    "paused": bool(found.get("paused")) if found else False}
+            try:
+                created = self._http.call("POST", "deployments/", body)
+            except ControlPlaneError as exc:
+                if isinstance(exc, NotFound):
+                    raise
+                raise ControlPlaneError(
+                    f"Prefect refused deployment {deployment.name!r}: {exc}") from None
+            self._remember(deployment.name, uuid.UUID(created["id"]))
+
+    @staticmethod
+    def _deployment_body(deployment: DeploymentSettings) -> dict[str, Any]:
+        return {
+            "name": deployment.name,
+            "parameters": dict(deployment.parameters),
+            "tags": list(deployment.tags),
+            "description": deployment.description or None,
+            "schedules": wire.schedules_body(deployment),
+        }
+
+    @staticmethod
+    def _unchanged(found: dict[str, Any], body: dict[str, Any]) -> bool:
+        return (
+            (found.get("parameters") or {}) == body["parameters"]
+            and sorted(found.get("tags") or []) == sorted(body["tags"])
+            and (found.get("description") or None) == body["description"]
+            and wire.same_schedules(body["schedules"], found.get("schedules"))
+        )
+
+    def _find_deployment(self, flow: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._http.call("GET", f"deployments/name/{flow}/{name}")  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def _remember(self, name: str, deployment_id: uuid.UUID) -> None:
+        with self._lock:
+            self._ids[name] = deployment_id
+            self._names[deployment_id] = name
+
+    def _deployment_id(self, name: str) -> uuid.UUID | None:
+        with self._lock:
+            known = self._ids.get(name)
+        if known is not None:
+            return known
+        settings = self._settings.get(name)
+        flow = (settings.flow_name if settings else None) or name
+        found = self._find_deployment(flow, name)
+        if found is None and settings is None:
+            matches = self._http.call("POST", "deployments/filter",
+                                      {"deployments": {"name": {"any_": [name]}}, "limit": 2})
+            found = matches[0] if len(matches) == 1 else None
+        if found is None:
+            return None
+        self._remember(name, uuid.UUID(found["id"]))
+        return uuid.UUID(found["id"])
+
+    def _require(self, name: str) -> uuid.UUID:
+        deployment_id = self._deployment_id(name)
+        if deployment_id is None:
+            raise DeploymentNotFound(f"no deployment {name!r} on the Prefect server {self.api_url}")
+        return deployment_id
+
+    def _name_of(self, deployment_id: str | None) -> str:
+        if not deployment_id:
+            return ""
+        key = uuid.UUID(deployment_id)
+        with self._lock:
+            name = self._names.get(key)
+        if name is None:
+            try:
+                name = str(self._http.call("GET", f"deployments/{key}")["name"])
+            except NotFound:
+                name = str(key)
+            with self._lock:
+                self._names.setdefault(key, name)
+        return name
+
+    def _known_ids(self) -> list[uuid.UUID]:
+        return [i for i in (self._deployment_id(n) for n in sorted(self._settings)) if i]
+
+    def read_deployments(self) -> list[DeploymentInfo]:
+        ids = self._known_ids()
+        if not ids:
+            return []
+        found = self._http.call("POST", "deployments/filter",
+                                {"deployments": {"id": {"any_": [str(i) for i in ids]}}})
+        upcoming = self._next_runs(ids)
+        infos = []
+        now = self._clock.now()
+        for data in found:
+            name = self._name_of(data["id"])
+            settings = self._settings.get(name)
+            paused = bool(data.get("paused"))
+            next_time = None
+            if not paused:
+                next_time = upcoming.get(data["id"]) or (
+                    next_slot(settings, now) if settings else None)
+            infos.append(DeploymentInfo(
+                name=name,
+                schedule=describe(settings) if settings else None,
+                next_run_time=next_time,
+                paused=paused,
+                tags=tuple(data.get("tags") or ()),
+            ))
+        return sorted(infos, key=lambda info: info.name)
+
+    def _next_runs(self, ids: list[uuid.UUID]) -> dict[str, datetime]:
+        runs = self._http.call("POST", "flow_runs/filter", {
+            "flow_runs": {"deployment_id": {"any_": [str(i) for i in ids]},
+                          "state": {"type": {"any_": ["SCHEDULED"]}},
+                          "expected_start_time": {"after_": wire.iso(self._clock.now())}},
+            "sort": "EXPECTED_START_TIME_ASC", "limit": PAGE})
+        upcoming: dict[str, datetime] = {}
+        for data in runs:
+            when = wire.parse_time(data.get("expected_start_time"))
+            if when is not None:
+                upcoming.setdefault(data["deployment_id"], when)
+        return upcoming
+
+    def set_paused(self, deployment: str, paused: bool) -> None:
+        deployment_id = self._require(deployment)
+        try:
+            self._http.call("PATCH", f"deployments/{deployment_id}", {"paused": paused})
+        except NotFound:
+            raise DeploymentNotFound(f"no deployment {deployment!r} on {self.api_url}") from None
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _run(self, data: dict[str, Any], claim: Claim | None = None) -> Run:
+        state = wire.state_from(data.get("state")) or State.of(StateType(data["state_type"]))
+        scheduled = (wire.parse_time(data.get("expected_start_time"))
+                     or wire.parse_time(data.get("next_scheduled_start_time"))
+                     or state.timestamp)
+        return Run(
+            id=uuid.UUID(data["id"]),
+            deployment=self._name_of(data.get("deployment_id")),
+            parameters=data.get("parameters") or {},
+            state=state,
+            scheduled_time=scheduled,
+            start_time=wire.parse_time(data.get("start_time")),
+            end_time=((wire.parse_time(data.get("end_time")) or state.timestamp)
+                      if state.type.is_terminal else None),  # Prefect sets none if never started
+            exit_code=claim.exit_code if claim else None,
+            pid=(claim.pid if claim and claim.pid is not None
+                 else wire.pid_from(data.get("infrastructure_pid"))),
+            commit=claim.commit if claim else None,
+            supervisor=claim.supervisor if claim else None,
+        )
+
+    def _runs(self, found: list[dict[str, Any]]) -> list[Run]:
+        claims = self.journal.claims(uuid.UUID(d["id"]) for d in found)
+        return [self._run(d, claims.get(uuid.UUID(d["id"]))) for d in found]
+
+    def create_run(
+        self,
+        deployment: str,
+        parameters: Mapping[str, Any] | None = None,
+        scheduled_time: datetime | None = None,
+    ) -> Run:
+        deployment_id = self._require(deployment)
+        when = scheduled_time or self._clock.now()
+        body = {
+            "parameters": dict(parameters or {}),
+            "state": wire.state_body(State.of(StateType.SCHEDULED), uuid.uuid4(), when),
+        }
+        try:
+            data = self._http.call("POST", f"deployments/{deployment_id}/create_flow_run", body)
+        except NotFound:
+            with self._lock:
+                self._ids.pop(deployment, None)  # deleted on the server: look it up again
+            raise DeploymentNotFound(f"no deployment {deployment!r} on {self.api_url}") from None
+        return self._run(data)
+
+    def read_scheduled_runs(
+        self, deployments: Collection[str], before: datetime, limit: int
+    ) -> list[Run]:
+        ids = [i for i in (self._deployment_id(n) for n in dict.fromkeys(deployments)) if i]
+        if not ids or limit <= 0:
+            return []
+        found = self._http.call("POST", "deployments/get_scheduled_flow_runs", {
+            "deployment_ids": [str(i) for i in ids],
+            "scheduled_before": wire.iso(before),
+            "limit": min(limit, PAGE),
+        })
+        if not found:
+            return []
+        paused = self._paused({d["deployment_id"] for d in found})
+        runs = self._runs([d for d in found if d["deployment_id"] not in paused])
+        return sorted(runs, key=lambda r: r.scheduled_time)
+
+    def _paused(self, deployment_ids: set[str]) -> set[str]:
+        """Prefect returns a paused deployment's runs anyway; we do not."""
+        found = self._http.call("POST", "deployments/filter",
+                                {"deployments": {"id": {"any_": sorted(deployment_ids)}}})
+        return {d["id"] for d in found if d.get("paused")}
+
+    def read_cancelling_runs(self, run_ids: Collection[uuid.UUID]) -> list[Run]:
+        """Both forms: type CANCELLING, and 2.x's legacy CANCELLED named "Cancelling"."""
+        ids = [str(r) for r in dict.fromkeys(run_ids)]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), PAGE):
+            found += self._http.call("POST", "flow_runs/filter", {"flow_runs": {
+                "id": {"any_": ids[start:start + PAGE]},
+                "state": {"type": {"any_": ["CANCELLING", "CANCELLED"]}},
+            }})
+        return [r for r in self._runs(found) if r.state.type is StateType.CANCELLING]
+
+    def read_run(self, run_id: uuid.UUID) -> Run:
+        return self._run(self._read(run_id), self.journal.claim(run_id))
+
+    def _read(self, run_id: uuid.UUID) -> dict[str, Any]:
+        try:
+            return self._http.call("GET", f"flow_runs/{run_id}")  # type: ignore[no-any-return]
+        except NotFound:
+            raise RunNotFound(f"no run {run_id} on the Prefect server {self.api_url}") from None
+
+    def read_runs(
+        self,
+        *,
+        deployment: str | None = None,
+        states: Collection[StateType] | None = None,
+        supervisor: str | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        """This config's deployments' runs (not every run on the server), newest first."""
+        if (states is not None and not states) or limit <= 0:
+            return []
+        if deployment is not None:
+            known = self._deployment_id(deployment)
+            ids = [known] if known else []
+        else:
+            ids = self._known_ids()
+        if not ids and supervisor is None:
+            return []
+        criteria: dict[str, Any] = {}
+        if ids:
+            criteria["deployment_id"] = {"any_": [str(i) for i in ids]}
+        if states is not None:
+            types = {s.value for s in states}
+            if StateType.CANCELLING in states:
+                types.add(StateType.CANCELLED.value)  # 2.x's legacy "Cancelling"
+            criteria["state"] = {"type": {"any_": sorted(types)}}
+        if supervisor is not None:
+            claimed = [str(r) for r in self.journal.runs_of(supervisor)]
+            if not claimed:
+                return []
+            found = []
+            for start in range(0, len(claimed), PAGE):
+                found += self._filter({**criteria, "id": {"any_": claimed[start:start + PAGE]}},
+                                      PAGE)
+        else:
+            found = self._filter(criteria, limit)
+        runs = self._runs(found)
+        if states is not None:
+            runs = [r for r in runs if r.state.type in states]
+        runs.sort(key=lambda r: r.scheduled_time, reverse=True)
+        return runs[:limit]
+
+    def _filter(self, criteria: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            page = self._http.call("POST", "flow_runs/filter", {
+                "flow_runs": criteria, "sort": "EXPECTED_START_TIME_DESC",
+                "limit": min(PAGE, limit - len(found)), "offset": len(found)})
+            found += page
+            if len(page) < PAGE:
+                break
+        return found
+
+    def read_states(self, run_id: uuid.UUID) -> list[State]:
+        found = self._http.call("GET", "flow_run_states/", flow_run_id=str(run_id))
+        if not found:
+            self._read(run_id)  # RunNotFound if there is no such run
+        states = [s for s in map(wire.state_from, found) if s is not None]
+        return sorted(states, key=lambda s: s.timestamp)
+
+    def set_state(
+        self,
+        run_id: uuid.UUID,
+        state: State,
+        *,
+        force: bool = False,
+        idempotency_key: str | None = None,
+        supervisor: str | None = None,
+        pid: int | None = None,
+        exit_code: int | None = None,
+        commit: str | None = None,
+    ) -> OrchestrationResult:
+        if idempotency_key is not None:
+            kept = self.journal.answer(run_id, idempotency_key)
+            if kept is not None:
+                return OrchestrationResult.model_validate(kept)
+        if not force:
+            current = self.read_run(run_id)
+            if current.state.type.is_terminal:
+                return OrchestrationResult(
+                    status=OrchestrationStatus.ABORT, state=current.state,
+                    reason=f"Run is already in terminal state {current.state.type.value}.")
+        result = self._propose(run_id, state, force, idempotency_key)
+        if result.accepted:
+            self._record(run_id, state, supervisor, pid, exit_code, commit)
+            if idempotency_key is not None:
+                self.journal.remember(run_id, idempotency_key, result.model_dump(mode="json"))
+        return result
+
+    def _propose(self, run_id: uuid.UUID, state: State, force: bool, key: str | None
+                 ) -> OrchestrationResult:
+        scheduled = state.timestamp if state.type is StateType.SCHEDULED else None
+        body = {"state": wire.state_body(state, wire.transition_id(run_id, key), scheduled),
+                "force": force}
+        try:
+            answer = self._http.call("POST", f"flow_runs/{run_id}/set_state", body)
+        except NotFound:
+            raise RunNotFound(f"no run {run_id} on the Prefect server {self.api_url}") from None
+        status = OrchestrationStatus(answer["status"])
+        details = answer.get("details") or {}
+        reason = details.get("reason") or ""
+        after = wire.state_from(answer.get("state"))
+        if status is OrchestrationStatus.REJECT and key is not None and ALREADY_DONE in reason:
+            status = OrchestrationStatus.ACCEPT  # our own earlier attempt landed
+        elif status is OrchestrationStatus.REJECT and after is not None and after.type in CANCEL_TYPES:
+            status = OrchestrationStatus.ABORT  # the port's word for "the run is being cancelled"
+        if after is None and status is not OrchestrationStatus.ACCEPT:
+            after = self.read_run(run_id).state
+        wait = details.get("delay_seconds") if status is OrchestrationStatus.WAIT else None
+        return OrchestrationResult(status=status, state=after, reason=reason,
+                                   retry_after=float(wait) if wait is not None else None)
+
+    def _record(self, run_id: uuid.UUID, state: State, supervisor: str | None, pid: int | None,
+                exit_code: int | None, commit: str | None) -> None:
+        if state.type is StateType.PENDING and supervisor is not None:
+            self.journal.claimed(run_id, supervisor, state.type.value)
+        self.journal.reported(run_id, state.type.value, pid, exit_code, commit)
+        if pid is not None and state.type is StateType.RUNNING:
+            self._http.call("PATCH", f"flow_runs/{run_id}",
+                            {"infrastructure_pid": wire.infrastructure_pid(self._hostname, pid)})
+
+    def request_cancel(self, run_id: uuid.UUID) -> Run:
+        """SCHEDULED/PENDING → CANCELLED; RUNNING → CANCELLING, as the Prefect UI proposes it."""
+        run = self.read_run(run_id)
+        if run.state.type in (StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED):
+            target = State.of(StateType.CANCELLED, "cancelled before it started")
+        elif run.state.type is StateType.RUNNING:
+            target = State.of(StateType.CANCELLING, "cancel requested")
+        else:
+            return run
+        self._propose(run_id, target, False, None)
+        return self.read_run(run_id)
+
+    # -- the fast path for cancels (3.x) ---------------------------------------------------
+
+    def cancel_events(self) -> Any:
+        """A subscription to the server's Cancelling events, or None (2.x has no websocket)."""
+        if self.major < 3:
+            return None
+        from supervisor.controlplane.prefect.events import CancelEvents
+
+        return CancelEvents(self.api_url, self._ws_token)

@@ -1,0 +1,104 @@
+"""Prefect's JSON and the port's values, both ways. Only fields both 2.19 and 3.4 accept are sent
+(either server answers 422 to a field it does not know)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from supervisor.models import State, StateType
+from supervisor.settings import DeploymentSettings
+
+INTERVAL_ANCHOR = "2000-01-01T00:00:00+00:00"
+"""Interval schedules without an `anchor` step from here, as the local control plane's do."""
+
+TRANSITION_NAMESPACE = uuid.UUID("0b7f4f3e-6d0c-4b0e-9a51-3d1f2f9b6c10")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """2.19 writes `+00:00`, 3.4 writes `Z`; both become aware UTC datetimes."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def state_from(data: dict[str, Any] | None) -> State | None:
+    """A Prefect state; 2.x's legacy "Cancelling" (type CANCELLED, that name) is CANCELLING."""
+    if not data:
+        return None
+    kind = StateType(data["type"])
+    name = data.get("name") or ""
+    if kind is StateType.CANCELLED and name == "Cancelling":
+        kind = StateType.CANCELLING
+    return State(
+        type=kind,
+        name=name,
+        message=data.get("message") or "",
+        timestamp=parse_time(data.get("timestamp")) or datetime.now(UTC),
+    )
+
+
+def state_body(state: State, transition_id: uuid.UUID, scheduled_time: datetime | None = None
+               ) -> dict[str, Any]:
+    details: dict[str, Any] = {"transition_id": str(transition_id)}
+    if scheduled_time is not None:
+        details["scheduled_time"] = iso(scheduled_time)
+    return {
+        "type": state.type.value,
+        "name": state.name,
+        "message": state.message,
+        "state_details": details,
+    }
+
+
+def transition_id(run_id: uuid.UUID, idempotency_key: str | None) -> uuid.UUID:
+    """Fixed for a key, so a retried proposal is one transition to the server."""
+    if idempotency_key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(TRANSITION_NAMESPACE, f"{run_id}:{idempotency_key}")
+
+
+def schedules_body(deployment: DeploymentSettings) -> list[dict[str, Any]]:
+    """The `schedules` list both versions accept (3.4 refuses the legacy `schedule`)."""
+    tz = deployment.timezone
+    if deployment.interval is not None:
+        anchor = deployment.anchor or INTERVAL_ANCHOR
+        schedule: dict[str, Any] = {"interval": deployment.interval, "anchor_date": anchor,
+                                    "timezone": tz}
+    elif deployment.cron is not None:
+        schedule = {"cron": deployment.cron, "timezone": tz}
+    elif deployment.rrule is not None:
+        schedule = {"rrule": deployment.rrule, "timezone": tz}
+    else:
+        return []
+    return [{"schedule": schedule, "active": True}]
+
+
+def same_schedules(wanted: list[dict[str, Any]], found: list[dict[str, Any]] | None) -> bool:
+    """Whether the server's schedules are the ones we would send (ignoring server-made fields)."""
+    def key(item: dict[str, Any]) -> tuple[Any, ...]:
+        schedule = item.get("schedule") or {}
+        interval = schedule.get("interval")
+        anchor = parse_time(schedule.get("anchor_date")) if interval is not None else None
+        return (float(interval) if interval is not None else None, anchor,
+                schedule.get("cron"), schedule.get("rrule"), schedule.get("timezone") or "UTC",
+                bool(item.get("active", True)))
+
+    return sorted(map(key, wanted), key=repr) == sorted(map(key, found or []), key=repr)
+
+
+def infrastructure_pid(hostname: str, pid: int) -> str:
+    """As Prefect's agent writes it: `<hostname>:<pid>`."""
+    return f"{hostname}:{pid}"
+
+
+def pid_from(value: str | None) -> int | None:
+    if not value:
+        return None
+    tail = value.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
