@@ -47,6 +47,11 @@ class _Go:
     """The run's scheduled time has come (it was claimed a moment before)."""
 
 
+@dataclass(frozen=True)
+class _ReportRunning:
+    """The control plane answered WAIT to RUNNING: propose it again."""
+
+
 def run_actor_name(run_id: uuid.UUID) -> str:
     return f"run-{run_id}"
 
@@ -87,6 +92,8 @@ class RunActor(SupervisedActor):
 
     def on_receive(self, message: Any) -> None:
         match message:
+            case _ReportRunning() if self.process is not None and not self.process.done:
+                self._report_running()
             case _Go() if self.phase == "armed":
                 self._go()
             case CheckoutReady(path=path, commit=commit) if self.phase == "preparing":
@@ -173,20 +180,24 @@ class RunActor(SupervisedActor):
             return
         self.ctx.metrics.runs_started.inc()
         root.tell(ProcessStarted(run_id, self.process))  # type: ignore[union-attr]
+        self._report_running()
+        if self.deployment.timeout:
+            self._timeout = self.tell_later(self.deployment.timeout, TimeoutReached())
+        self._publish()
+
+    def _report_running(self) -> None:
+        assert self.process is not None
         self._tell(
             STATE_REPORTER,
             ReportState(
-                run_id,
+                self.run.id,
                 State.of(StateType.RUNNING, f"pid {self.process.pid}"),
-                f"{run_id}:running",
-                reply_to=ref,
+                f"{self.run.id}:running",
+                reply_to=self.actor_ref,
                 pid=self.process.pid,
                 commit=self.commit,
             )
         )
-        if self.deployment.timeout:
-            self._timeout = self.tell_later(self.deployment.timeout, TimeoutReached())
-        self._publish()
 
     def _cancel(self, message: CancelRun) -> None:
         if self._cancelled_by is not None and not message.shutdown:
@@ -215,6 +226,9 @@ class RunActor(SupervisedActor):
                 }
             )
             self._publish()
+        elif result.status is OrchestrationStatus.WAIT and self.process is not None:
+            # The control plane holds RUNNING until the run's time (Prefect's clock may lead ours).
+            self.tell_later(result.retry_after or 1.0, _ReportRunning())
         elif result.status is OrchestrationStatus.ABORT and self.process is not None:
             # Cancelled between claim and start: end what we started.
             if self._cancelled_by is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from supervisor.errors import ControlPlaneUnavailable
-from supervisor.models import StateType
+from supervisor.models import OrchestrationResult, OrchestrationStatus, StateType
 from tests.actors.harness import start_harness
 from tests.waiting import wait_until
 
@@ -51,5 +51,35 @@ def test_a_reporter_that_dies_is_restarted_and_no_report_is_lost(tmp_path):
         h.process(second).exit(0)
         h.wait_state(second, StateType.COMPLETED)
         wait_until(lambda: h.in_flight() == 0)
+    finally:
+        h.sup.stop()
+
+
+def test_a_wait_answer_to_running_is_proposed_again_after_its_delay(tmp_path, monkeypatch):
+    h = start_harness(tmp_path, [{"name": "job", "command": ["prog"]}])
+    try:
+        # Given a control plane that holds the first RUNNING back for 5 s (Prefect's WAIT)
+        real = h.plane.set_state
+        answered: list[OrchestrationStatus] = []
+
+        def wait_once(run_id, state, **kwargs):
+            if state.type is StateType.RUNNING and not answered:
+                answered.append(OrchestrationStatus.WAIT)
+                return OrchestrationResult(status=OrchestrationStatus.WAIT, retry_after=5.0,
+                                           reason="Scheduled time is in the future")
+            return real(run_id, state, **kwargs)
+
+        monkeypatch.setattr(h.plane, "set_state", wait_once)
+        run = h.create_run("job")
+        h.sup.nudge()
+        h.process(run)
+        wait_until(lambda: answered, message="RUNNING answered WAIT")
+        assert h.state(run) is StateType.PENDING
+        # When the delay passes, RUNNING is proposed again and lands
+        for _ in range(20):
+            if h.state(run) is StateType.RUNNING:
+                break
+            h.advance(1.0)
+        assert h.state(run) is StateType.RUNNING
     finally:
         h.sup.stop()
