@@ -3,6 +3,7 @@ one-line ConfigError naming the file, the field and the value."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,33 @@ def test_env_overrides_win_over_the_file(tmp_path: Path) -> None:
     settings = load_settings(path, env=env)
     assert (settings.supervisor.limit, settings.ops.port) == (8, 0)
     assert settings.supervisor.name == "edge-9"
+
+
+PREFECT = '[control_plane]\nkind = "prefect"\njournal = "state/journal.db"\n'
+
+
+def test_prefect_control_plane_takes_prefect_api_url_when_the_key_is_absent(
+    tmp_path: Path,
+) -> None:
+    env = {"PREFECT_API_URL": "http://127.0.0.1:4200/api/", "SUPERVISOR_CONTROL_PLANE_TIMEOUT": "3"}
+    plane = load_settings(write(tmp_path, PREFECT), env=env).control_plane
+    assert (plane.kind, plane.api_url, plane.timeout) == ("prefect", "http://127.0.0.1:4200/api", 3)
+    assert plane.journal == tmp_path / "state" / "journal.db"
+    written = PREFECT + 'api_url = "https://prefect.example/api"\n'
+    assert load_settings(write(tmp_path, written), env=env).control_plane.api_url == (
+        "https://prefect.example/api")
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    (PREFECT, 'control_plane: api_url: required when kind = "prefect"'),
+    (PREFECT + 'api_url = "127.0.0.1:4200"\n',
+     "control_plane.api_url: must be an http:// or https:// URL (got '127.0.0.1:4200')"),
+    ('[control_plane]\nkind = "cloud"\n', "control_plane.kind"),
+    (PREFECT + 'api_url = "http://x/api"\ntimeout = 0\n', "control_plane.timeout"),
+])
+def test_bad_control_plane_tables(tmp_path: Path, text: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_settings(write(tmp_path, text), env={})
 
 
 def test_unrelated_supervisor_variables_are_ignored(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from supervisor.clock import Clock
 from supervisor.controlplane.prefect import wire
-from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, auth_headers
+from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, Refused, auth_headers
 from supervisor.controlplane.prefect.journal import Claim, Journal
 from supervisor.errors import ControlPlaneError, DeploymentNotFound, RunNotFound
 from supervisor.models import (
@@ -123,16 +123,14 @@ class PrefectControlPlane:
             if found is not None and self._unchanged(found, body):
                 self._remember(deployment.name, uuid.UUID(found["id"]))
                 continue
-            flow_id = self._http.call("POST", "flows/", {"name": flow})["id"]
-            body = {**body, "flow_id": flow_id,
-                    "paused": bool(found.get("paused")) if found else False}
             try:
+                flow_id = self._http.call("POST", "flows/", {"name": flow})["id"]
+                body = {**body, "flow_id": flow_id,
+                        "paused": bool(found.get("paused")) if found else False}
                 created = self._http.call("POST", "deployments/", body)
-            except ControlPlaneError as exc:
-                if isinstance(exc, NotFound):
-                    raise
+            except Refused as exc:
                 raise ControlPlaneError(
-                    f"Prefect refused deployment {deployment.name!r}: {exc}") from None
+                    f"Prefect refused deployment {deployment.name!r}: {exc.detail}") from None
             self._remember(deployment.name, uuid.UUID(created["id"]))
 
     @staticmethod

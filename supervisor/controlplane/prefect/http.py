@@ -30,6 +30,14 @@ class NotFound(ControlPlaneError):
     """404: the caller says what was not found (a run, a deployment)."""
 
 
+class Refused(ControlPlaneError):
+    """A 4xx other than 401/403/404: the request itself is wrong (`detail` says how)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 class Retryable(ControlPlaneUnavailable):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -69,10 +77,12 @@ def _detail(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:200]
     if isinstance(body, dict):
-        detail = body.get("detail") or body.get("exception_message") or body
+        detail = body.get("exception_detail") or body.get("detail") or body.get(
+            "exception_message") or body
         if isinstance(detail, list):  # a 422: [{"loc": [...], "msg": ...}]
             return "; ".join(
-                f"{'.'.join(str(p) for p in d.get('loc', ())[1:])}: {d.get('msg')}"
+                f"{'.'.join(str(p) for p in d.get('loc', ())[1:])}: "
+                f"{str(d.get('msg')).removeprefix('Value error, ')}"
                 for d in detail if isinstance(d, dict)
             ) or str(detail)
         return str(detail)
@@ -136,7 +146,8 @@ class PrefectHTTP:
         if status == 404:
             raise NotFound(f"{where}: {_detail(response)}")
         if status >= 400:
-            raise ControlPlaneError(f"Prefect refused {where} (HTTP {status}): {_detail(response)}")
+            detail = _detail(response)
+            raise Refused(f"Prefect refused {where} (HTTP {status}): {detail}", detail)
         if status == 204 or not response.content:
             return None
         return response.json()
