@@ -31,7 +31,8 @@ def prefect_server(request: pytest.FixtureRequest) -> Iterator[PrefectServer]:
     """A running server shared by the session. A test that stops it must start it again."""
     server = PrefectServer(request.param)
     if not server.ready:
-        _unavailable(f"no Prefect {server.version} venv at {server.python}: run scripts/prefect-venvs")
+        where = f"{server.version} venv at {server.python}"
+        _unavailable(f"no Prefect {where}: run scripts/prefect-venvs")
     server.start()
     _started.append(server)
     try:
