@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests import leaks  # noqa: E402
 from tests.prefect.api import PrefectApi  # noqa: E402
 
 FLOW = "anchor"
@@ -104,7 +105,7 @@ def until(predicate: Any, timeout: float, what: str, interval: float = 0.01) -> 
 @contextlib.contextmanager
 def served(prefect_python: str, env: dict[str, str], folder: Path) -> Iterator[Path]:
     """The flow.serve runner, in its own session; yields the stamps folder. On exit the runner's
-    group gets SIGTERM, then SIGKILL."""
+    group gets SIGTERM, then SIGKILL, and so does anything else it started."""
     (folder / "anchor_flow.py").write_text(FLOW_SOURCE)
     stamps = folder / "stamps"
     stamps.mkdir()
@@ -128,6 +129,11 @@ def served(prefect_python: str, env: dict[str, str], folder: Path) -> Iterator[P
         with contextlib.suppress(ProcessLookupError):
             os.killpg(runner.pid, signal.SIGKILL)
         runner.wait()
+        # Whatever left the group (a flow process in its own session, an orphaned grandchild
+        # of a failed sample) still carries the stamps folder in its environment.
+        for pid, _ in leaks.processes_with(f"ANCHOR_STAMPS={stamps}".encode()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def one_run(
