@@ -13,6 +13,8 @@ from tests.waiting import wait_until
 
 os.environ.setdefault(leaks.SESSION_VAR, leaks.new_session_value())
 
+pytest_plugins = ["tests.prefect.fixtures"]  # prefect_server, prefect_api: real Prefect servers
+
 
 @pytest.fixture(autouse=True)
 def no_process_escapes():

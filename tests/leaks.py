@@ -14,7 +14,12 @@ def session_cookie() -> bytes:
 
 def processes_of_session() -> list[tuple[int, str]]:
     """(pid, command) of every live process but this one that carries the session cookie."""
-    cookie = session_cookie()
+    return processes_with(session_cookie())
+
+
+def processes_with(cookie: bytes) -> list[tuple[int, str]]:
+    """(pid, command) of every live process but this one whose environment holds `cookie`
+    (a `NAME=value` entry)."""
     found = []
     me = os.getpid()
     for entry in os.scandir("/proc"):
