@@ -1,13 +1,16 @@
 """The root's run table: the runs holding a slot, and those waiting for one, oldest first.
 
 An entry is a slot: it is made when a run's actor starts (the actor claims at once) and removed
-when the run's tree is reaped, so the count of entries is the count of slots in use.
+when the run's tree is reaped, so the count of entries is the count of slots in use. The table
+also remembers the last runs it ended: a control plane whose reads can lag (a Prefect server on
+SQLite) may offer a finished run as due again, and it must not run twice.
 """
 
 from __future__ import annotations
 
 import bisect
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,10 +22,14 @@ from supervisor.models import Run
 from supervisor.process import RunProcess
 
 
+ENDED_KEPT = 10_000
+
+
 @dataclass
 class RunEntry:
     ref: pykka.ActorRef[Any]
     deployment: str
+    scheduled: datetime | None = None
     process: RunProcess | None = None
     actor_error: str | None = None
     """Set when the run's actor died: the root then owns the tree's end."""
@@ -34,6 +41,7 @@ class RunTable:
         self._entries: dict[uuid.UUID, RunEntry] = {}
         self._waiting: list[tuple[datetime, uuid.UUID, Run]] = []
         self._waiting_ids: set[uuid.UUID] = set()
+        self._ended: OrderedDict[uuid.UUID, datetime | None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -53,6 +61,10 @@ class RunTable:
     def knows(self, run_id: uuid.UUID) -> bool:
         return run_id in self._entries or run_id in self._waiting_ids
 
+    def ended(self, run: Run) -> bool:
+        """Whether this run, due at this time, already ran here (a retry is due at another)."""
+        return run.id in self._ended and self._ended[run.id] == run.scheduled_time
+
     @property
     def free(self) -> int:
         return self.limit - len(self._entries)
@@ -65,7 +77,12 @@ class RunTable:
         self._entries[run_id] = entry
 
     def release(self, run_id: uuid.UUID) -> RunEntry | None:
-        return self._entries.pop(run_id, None)
+        entry = self._entries.pop(run_id, None)
+        if entry is not None:
+            self._ended[run_id] = entry.scheduled
+            while len(self._ended) > ENDED_KEPT:
+                self._ended.popitem(last=False)
+        return entry
 
     def wait(self, run: Run) -> None:
         bisect.insort(self._waiting, (run.scheduled_time, run.id, run))

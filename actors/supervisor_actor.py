@@ -189,7 +189,7 @@ class SupervisorActor(SupervisedActor):
     # runs -----------------------------------------------------------------------------------------
 
     def _due(self, run: Run) -> None:
-        if self._stopping or self._runs.knows(run.id):
+        if self._stopping or self._runs.knows(run.id) or self._runs.ended(run):
             return
         if self._runs.free > 0:
             self._launch(run)
@@ -203,7 +203,7 @@ class SupervisorActor(SupervisedActor):
             return
         puller = storage_key(deployment.storage) if deployment.storage is not None else None
         ref = RunActor.start(self.ctx, self.actor_ref, run, deployment, self.sibling, puller)
-        self._runs.admit(run.id, RunEntry(ref, deployment.name))
+        self._runs.admit(run.id, RunEntry(ref, deployment.name, run.scheduled_time))
         self._in_flight_changed()
 
     def _finished(self, run_id: uuid.UUID, state: State | None) -> None:

@@ -153,3 +153,30 @@ def test_health_is_not_ok_before_the_pollers_run(tmp_path):
     sup = Supervisor(make_settings(tmp_path, [ON_DEMAND]))
     ok, reason = sup.health()
     assert not ok and "has not started" in reason
+
+
+def test_a_finished_run_offered_again_by_a_lagging_control_plane_is_not_run_twice(
+        tmp_path, monkeypatch):
+    # Given a run that ran to COMPLETED
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        run = h.create_run("job")
+        h.sup.nudge()
+        h.process(run).exit(0)
+        h.wait_state(run, StateType.COMPLETED)
+        wait_until(lambda: h.in_flight() == 0)
+        # When a lagging read offers it as due again (a Prefect server on SQLite can)
+        launched: list[str] = []
+        h.launcher.on_launch = lambda spec: launched.append(spec.run_id)
+        real = h.plane.read_scheduled_runs
+        monkeypatch.setattr(h.plane, "read_scheduled_runs",
+                            lambda names, before, limit: [run, *real(names, before, limit)])
+        polls = h.sup.board.get("schedule-poller")["last_tick"]
+        h.sup.nudge()
+        wait_until(lambda: h.sup.board.get("schedule-poller")["last_tick"] != polls or
+                   h.advance(1.0), message="another poll")
+        h.barrier()
+        # Then it is not started again
+        assert launched == [] and h.in_flight() == 0
+    finally:
+        h.sup.stop()

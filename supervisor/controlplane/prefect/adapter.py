@@ -31,6 +31,7 @@ from typing import Any
 
 from supervisor.clock import Clock
 from supervisor.controlplane.prefect import wire
+from supervisor.controlplane.prefect.claims import ClaimLocks, state_before
 from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, Refused, auth_headers
 from supervisor.controlplane.prefect.journal import Claim, Journal
 from supervisor.errors import ControlPlaneError, DeploymentNotFound, RunNotFound
@@ -79,6 +80,7 @@ class PrefectControlPlane:
         self._clock = clock or Clock()
         self._hostname = hostname or socket.gethostname()
         self._lock = threading.Lock()
+        self._locks = ClaimLocks(self._http)
         self._settings: dict[str, DeploymentSettings] = {d.name: d for d in deployments}
         self._ids: dict[str, uuid.UUID] = {}
         self._names: dict[uuid.UUID, str] = {}
@@ -114,7 +116,11 @@ class PrefectControlPlane:
 
     def register_deployments(self, deployments: Sequence[DeploymentSettings]) -> None:
         """Upsert each as a flow + deployment; an unchanged one is not written at all (a POST
-        would, on 2.19, drop its auto-scheduled runs)."""
+        would, on 2.19, drop its auto-scheduled runs). Also sweeps claim locks a crash left."""
+        try:
+            self._locks.sweep()
+        except ControlPlaneError as exc:
+            logger.warning("could not sweep old claim locks: %s", exc)
         for deployment in deployments:
             self._settings[deployment.name] = deployment
             flow = deployment.flow_name or deployment.name
@@ -308,6 +314,7 @@ class PrefectControlPlane:
             "scheduled_before": wire.iso(before),
             "limit": min(limit, PAGE),
         })
+        self._locks.release_due()
         if not found:
             return []
         paused = self._paused({d["deployment_id"] for d in found})
@@ -379,8 +386,17 @@ class PrefectControlPlane:
         runs = self._runs(found)
         if states is not None:
             runs = [r for r in runs if r.state.type in states]
+        if supervisor is not None:
+            runs = [r for r in runs if self._ours(r, supervisor)]
         runs.sort(key=lambda r: r.scheduled_time, reverse=True)
         return runs[:limit]
+
+    def _ours(self, run: Run, supervisor: str) -> bool:
+        """A claim cut short by a crash may have lost the run's lock to a peer: not ours then."""
+        if run.state.type.is_terminal or run.state.type is StateType.SCHEDULED:
+            return True
+        holder = self._locks.holder(run.id)
+        return holder is None or holder == supervisor
 
     def _filter(self, criteria: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -422,18 +438,48 @@ class PrefectControlPlane:
                 return OrchestrationResult(
                     status=OrchestrationStatus.ABORT, state=current.state,
                     reason=f"Run is already in terminal state {current.state.type.value}.")
-        result = self._propose(run_id, state, force, idempotency_key)
+        claiming = state.type is StateType.PENDING and not force
+        if claiming:
+            self.journal.claimed(run_id, supervisor or "")  # before anything can land
+            holder = self._locks.acquire(run_id, supervisor or "")
+            if holder is not None:
+                self.journal.forget(run_id)
+                return OrchestrationResult(status=OrchestrationStatus.ABORT, state=current.state,
+                                           reason=f"This run is claimed by {holder}.")
+        transition = wire.transition_id(run_id, idempotency_key)
+        result = self._propose(run_id, state, force, idempotency_key, transition)
+        if claiming:
+            if result.accepted:
+                result = self._not_after_an_end(run_id, transition, result)
+            if not result.accepted:
+                self._locks.release(run_id)
+                self.journal.forget(run_id)
         if result.accepted:
-            self._record(run_id, state, supervisor, pid, exit_code, commit)
+            self._record(run_id, state, pid, exit_code, commit)
             if idempotency_key is not None:
                 self.journal.remember(run_id, idempotency_key, result.model_dump(mode="json"))
         return result
 
-    def _propose(self, run_id: uuid.UUID, state: State, force: bool, key: str | None
-                 ) -> OrchestrationResult:
+    def _not_after_an_end(self, run_id: uuid.UUID, transition: uuid.UUID,
+                          result: OrchestrationResult) -> OrchestrationResult:
+        """Prefect ACCEPTs PENDING on a run that finished between our read and our proposal
+        (another kind of runner may have run it): its final state goes back and we refuse."""
+        history = self._http.call("GET", "flow_run_states/", flow_run_id=str(run_id))
+        before = state_before(history, transition)
+        if before is None or not before.type.is_terminal:
+            return result
+        logger.warning("run %s had ended %s before our claim landed; putting that back",
+                       run_id, before.type.value)
+        self._propose(run_id, before, True, None, uuid.uuid4())
+        return OrchestrationResult(
+            status=OrchestrationStatus.ABORT, state=before,
+            reason=f"Run is already in terminal state {before.type.value}.")
+
+    def _propose(self, run_id: uuid.UUID, state: State, force: bool, key: str | None,
+                 transition: uuid.UUID | None = None) -> OrchestrationResult:
         scheduled = state.timestamp if state.type is StateType.SCHEDULED else None
-        body = {"state": wire.state_body(state, wire.transition_id(run_id, key), scheduled),
-                "force": force}
+        transition = transition or wire.transition_id(run_id, key)
+        body = {"state": wire.state_body(state, transition, scheduled), "force": force}
         try:
             answer = self._http.call("POST", f"flow_runs/{run_id}/set_state", body)
         except NotFound:
@@ -452,14 +498,14 @@ class PrefectControlPlane:
         return OrchestrationResult(status=status, state=after, reason=reason,
                                    retry_after=float(wait) if wait is not None else None)
 
-    def _record(self, run_id: uuid.UUID, state: State, supervisor: str | None, pid: int | None,
-                exit_code: int | None, commit: str | None) -> None:
-        if state.type is StateType.PENDING and supervisor is not None:
-            self.journal.claimed(run_id, supervisor, state.type.value)
+    def _record(self, run_id: uuid.UUID, state: State, pid: int | None, exit_code: int | None,
+                commit: str | None) -> None:
         self.journal.reported(run_id, state.type.value, pid, exit_code, commit)
         if pid is not None and state.type is StateType.RUNNING:
             self._http.call("PATCH", f"flow_runs/{run_id}",
                             {"infrastructure_pid": wire.infrastructure_pid(self._hostname, pid)})
+        if state.type.is_terminal:
+            self._locks.ended(run_id)
 
     def request_cancel(self, run_id: uuid.UUID) -> Run:
         """SCHEDULED/PENDING → CANCELLED; RUNNING → CANCELLING, as the Prefect UI proposes it."""

@@ -71,13 +71,10 @@ class Journal:
 
     # claims -------------------------------------------------------------------------------
 
-    def claimed(self, run_id: uuid.UUID, supervisor: str, state: str) -> None:
-        self._run(
-            "INSERT INTO claims (run_id, supervisor, state) VALUES (?, ?, ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET supervisor = excluded.supervisor, "
-            "state = excluded.state",
-            (str(run_id), supervisor, state),
-        )
+    def claimed(self, run_id: uuid.UUID, supervisor: str) -> None:
+        """A claim about to be proposed; a run already in the journal keeps its record."""
+        self._run("INSERT OR IGNORE INTO claims (run_id, supervisor, state) "
+                  "VALUES (?, ?, 'CLAIMING')", (str(run_id), supervisor))
 
     def reported(self, run_id: uuid.UUID, state: str, pid: int | None, exit_code: int | None,
                  commit: str | None) -> None:
@@ -88,6 +85,10 @@ class Journal:
             "WHERE run_id = ?",
             (state, pid, exit_code, commit, str(run_id)),
         )
+
+    def forget(self, run_id: uuid.UUID) -> None:
+        """A claim that did not happen (refused, or someone else's)."""
+        self._run("DELETE FROM claims WHERE run_id = ? AND state = 'CLAIMING'", (str(run_id),))
 
     def claim(self, run_id: uuid.UUID) -> Claim | None:
         rows = self._run("SELECT run_id, supervisor, state, pid, exit_code, commit_sha "
