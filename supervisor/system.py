@@ -7,12 +7,14 @@ a context manager. It installs no signal handlers and changes no process-wide st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +24,8 @@ from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.supervisor_actor import SupervisorActor
 from actors.timers import Scheduler, ThreadScheduler
 from supervisor.controlplane.port import ControlPlane
-from supervisor.errors import SupervisorError
+from supervisor.errors import SupervisorAlreadyRunning, SupervisorError
+from supervisor.lease import hold_lease, lease_path
 from supervisor.metrics import Metrics
 from supervisor.models import StateType
 from supervisor.settings import Settings
@@ -65,6 +68,7 @@ class Supervisor:
         self._root: Any = None
         self._ops: Any = None
         self._ctx: SystemContext | None = None
+        self._held = contextlib.ExitStack()  # the name's lease, while we run
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -82,10 +86,13 @@ class Supervisor:
             raise
 
     def _start(self) -> None:
+        recover = True
         if self._control_plane is None:
             from supervisor.controlplane.local import LocalControlPlane
 
-            self._control_plane = LocalControlPlane(self.settings.supervisor.database)
+            database = self.settings.supervisor.database
+            self._control_plane = LocalControlPlane(database)
+            recover = self._take_lease(lease_path(database, self.name), f"database {database}")
         self._control_plane.register_deployments(self.settings.deployments)
         self.settings.supervisor.log_dir.mkdir(parents=True, exist_ok=True)
         scheduler = self._scheduler or ThreadScheduler()
@@ -102,7 +109,23 @@ class Supervisor:
             self._ctx = dataclasses.replace(self._ctx, launch=self._launcher)
         if self._ops_enabled:
             self._start_ops()
-        self._root = SupervisorActor.start(self._ctx, self._on_stopped, self._once, self._execute)
+        self._root = SupervisorActor.start(
+            self._ctx, self._on_stopped, self._once, self._execute, recover
+        )
+
+    def _take_lease(self, path: os.PathLike[str], on: str) -> bool:
+        """Hold the name's lease (see supervisor/lease.py); True when we may recover its runs.
+
+        A second supervisor of the name is refused. `execute` alongside a live one runs its
+        run but leaves recovery to the lease holder."""
+        try:
+            self._held.enter_context(hold_lease(Path(path), self.name, on=on))
+        except SupervisorAlreadyRunning:
+            if self._execute is None:
+                raise
+            logger.info("supervisor %r runs elsewhere; it recovers its crashed runs", self.name)
+            return False
+        return True
 
     def _start_ops(self) -> None:
         from supervisor.ops.server import OpsServer
@@ -150,6 +173,7 @@ class Supervisor:
         if self._control_plane is not None and self._owns_control_plane:
             self._control_plane.close()
             self._control_plane = None
+        self._held.close()
 
     def _tell_root(self, message: Any) -> None:
         if self._root is not None:

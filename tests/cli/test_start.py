@@ -59,3 +59,15 @@ def test_start_with_a_bad_config_exits_2(cli):
     result = cli("start")
     assert result.code == 2
     assert "supervisor.name" in result.error_line and "a/b" in result.error_line
+
+
+def test_a_second_start_of_the_same_name_exits_1_naming_the_database_and_name(cli):
+    with started(cli) as (proc, _err):
+        second = cli("start")
+        assert second.code == 1
+        line = second.error_line
+        assert f"supervisor 'cli-test' is already running on database {cli.database}" in line
+        assert f"pid {proc.pid}" in line
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
