@@ -73,6 +73,12 @@ def parse_run_id(value: str) -> uuid.UUID:
         raise UsageError(f"{value!r} is not a run id (a UUID)") from None
 
 
+MAX_COUNT = 1_000_000
+"""Largest count an option takes (`runs --limit`): SQLite integers are 64-bit."""
+MAX_SECONDS = 86_400.0
+"""Longest duration an option takes (`start --drain`): a day."""
+
+
 def positive_int(value: str) -> int:
     """argparse type for counts: exits 2 with argparse's usage line on a bad value."""
     try:
@@ -81,6 +87,8 @@ def positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    if number > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at most {MAX_COUNT}")
     return number
 
 
@@ -91,4 +99,6 @@ def non_negative_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not number >= 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"{value!r} must be a finite number >= 0")
+    if number > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at most {MAX_SECONDS:g} (a day)")
     return number
