@@ -47,6 +47,8 @@ class SystemContext:
     """The base environment of run processes, captured once by the composition root."""
     launch: Callable[..., Any] = start_process
     """Starts a run's process tree (`supervisor.process.start_process`; a fake in unit tests)."""
+    echo_runs: bool = False
+    """Copy every line of run output into the supervisor's own log (`start --echo-runs`)."""
 
     @property
     def clock(self) -> Clock:

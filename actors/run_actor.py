@@ -168,7 +168,8 @@ class RunActor(SupervisedActor):
                 root.tell(ProcessExited(run_id, result))  # type: ignore[union-attr]
 
         self.phase = "running"
-        self.process = self.ctx.launch(spec, on_output=self._output, on_exit=exited)
+        echo = self._output if self.ctx.echo_runs else None  # output belongs in the run's log
+        self.process = self.ctx.launch(spec, on_output=echo, on_exit=exited)
         if self.process.done:  # could not start: ProcessExited is on its way
             return
         self.ctx.metrics.runs_started.inc()

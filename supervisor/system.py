@@ -48,6 +48,7 @@ class Supervisor:
         scheduler: Scheduler | None = None,
         environment: Mapping[str, str] | None = None,
         launcher: Callable[..., Any] | None = None,
+        echo_runs: bool = False,
     ) -> None:
         self.settings = settings
         self.name = settings.supervisor.name
@@ -64,6 +65,7 @@ class Supervisor:
         self._scheduler = scheduler
         self._environment = dict(os.environ if environment is None else environment)
         self._launcher = launcher
+        self._echo_runs = echo_runs
         self._stopped = threading.Event()
         self._root: Any = None
         self._ops: Any = None
@@ -104,6 +106,7 @@ class Supervisor:
             self.board,
             self.metrics,
             self._environment,
+            echo_runs=self._echo_runs,
         )
         if self._launcher is not None:
             self._ctx = dataclasses.replace(self._ctx, launch=self._launcher)

@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the first SIGINT/SIGTERM let running runs finish for up to SECONDS before "
         "ending their process trees (default 0)",
     )
+    parser.add_argument(
+        "--echo-runs",
+        action="store_true",
+        help="also copy every line of run output into this log (it is always in the run's "
+        "log file, see `logs`); by default only run lifecycle lines are logged",
+    )
 
 
 class SignalLatch:
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from supervisor.cli import context
 
     settings = context.load(args)  # a bad config is reported before the actor system is imported
-    return run_supervised(settings, drain=args.drain, once=args.once)
+    return run_supervised(settings, drain=args.drain, once=args.once, echo_runs=args.echo_runs)
 
 
 def run_supervised(
@@ -73,6 +79,7 @@ def run_supervised(
     execute: uuid.UUID | None = None,
     ops_api: bool | None = None,
     announce: bool = True,
+    echo_runs: bool = False,
 ) -> int:
     """Run a `Supervisor` in the foreground with the CLI's logging and signal handling (shared
     by `start` and `execute`); return its exit code. Handlers are restored on the way out."""
@@ -95,7 +102,12 @@ def run_supervised(
     }
     try:
         sup = Supervisor(
-            settings, subreaper=True, once=once, execute=execute, ops_api=ops_api
+            settings,
+            subreaper=True,
+            once=once,
+            execute=execute,
+            ops_api=ops_api,
+            echo_runs=echo_runs,
         )
         sup.start()
         if announce:
