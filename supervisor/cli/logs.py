@@ -14,8 +14,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from supervisor.models import StateType
+
 if TYPE_CHECKING:
     from supervisor.controlplane.port import ControlPlane
+    from supervisor.models import Run
     from supervisor.settings import Settings
 
 NAME = "logs"
@@ -23,6 +26,7 @@ HELP = "print a run's captured output (--follow: until the run ends)"
 FOLLOW_POLL = 0.2
 """s between looks at the log file and the run's state while following."""
 CHUNK = 64 * 1024
+NOT_STARTED = (StateType.SCHEDULED, StateType.PENDING)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +41,7 @@ def log_path(settings: Settings, run_id: uuid.UUID) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from supervisor.cli import context
+    from supervisor.cli import context, output
     from supervisor.cli.parsing import parse_run_id
 
     run_id = parse_run_id(args.run_id)
@@ -45,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     path = log_path(settings, run_id)
     out = sys.stdout.buffer
     with context.control_plane(settings) as plane:
-        _is_terminal(plane, run_id, settings)  # unknown run id: exit 1 before printing anything
+        run = _read(plane, run_id, settings)  # unknown run id: exit 1 before printing anything
         offset = copy_new(path, 0, out)
+        if args.follow and run.state.type in NOT_STARTED:
+            print(output.waiting_line(run), file=sys.stderr, flush=True)
         while args.follow:
             # State first, then the file: output written before the run ended is never missed.
-            terminal = _is_terminal(plane, run_id, settings)
+            terminal = _read(plane, run_id, settings).state.type.is_terminal
             offset = copy_new(path, offset, out)
             if terminal:
                 break
@@ -57,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_terminal(plane: ControlPlane, run_id: uuid.UUID, settings: Settings) -> bool:
+def _read(plane: ControlPlane, run_id: uuid.UUID, settings: Settings) -> Run:
     from supervisor.cli.context import database_name
     from supervisor.errors import RunNotFound
 
     try:
-        return plane.read_run(run_id).state.type.is_terminal
+        return plane.read_run(run_id)
     except RunNotFound:
         raise RunNotFound(f"no run with id '{run_id}' in {database_name(settings)}") from None
 

@@ -38,6 +38,11 @@ def optional(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def waiting_line(run: Run) -> str:
+    """Said once on stderr by a command that waits for a run to start (`execute`, `logs -f`)."""
+    return f"run {run.id} is scheduled for {when(run.scheduled_time)}; waiting"
+
+
 RUN_HEADERS = ("ID", "DEPLOYMENT", "STATE", "SCHEDULED", "STARTED", "ENDED", "EXIT")
 
 

@@ -27,6 +27,8 @@ NAME = "start"
 HELP = "run the supervisor in the foreground until SIGINT/SIGTERM"
 WAIT_SLICE = 0.05
 """s the main thread waits on the system before looking at the signal count again."""
+INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl-C (`execute`; `start` exits 0 when stopped)."""
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname).1s [%(threadName)s] %(name)s: %(message)s"
 
 log = logging.getLogger("supervisor.cli.start")
@@ -80,9 +82,11 @@ def run_supervised(
     ops_api: bool | None = None,
     announce: bool = True,
     echo_runs: bool = False,
+    interruptible: bool = False,
 ) -> int:
     """Run a `Supervisor` in the foreground with the CLI's logging and signal handling (shared
-    by `start` and `execute`); return its exit code. Handlers are restored on the way out."""
+    by `start` and `execute`); return its exit code, or INTERRUPTED when `interruptible` and a
+    signal stopped it. Handlers are restored on the way out."""
     import pykka.debug
 
     from supervisor.cli import context
@@ -119,6 +123,8 @@ def run_supervised(
                 flush=True,
             )
         supervise(sup, latch, drain=drain)
+        if interruptible and latch.count:
+            return INTERRUPTED
         error = getattr(sup, "error", None)
         if sup.exit_code and error:
             print(f"supervisor stopped: {error}", file=sys.stderr)

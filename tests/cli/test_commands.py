@@ -214,4 +214,43 @@ def test_ctrl_c_ends_a_follow_quietly_with_130(cli):
                 follower.kill()
                 follower.wait()
         out.join()
-        assert follower.stderr is not None and follower.stderr.read() == ""
+        assert follower.stderr is not None
+        # the run was never started: the one line saying so, nothing about the interrupt
+        assert follower.stderr.read().endswith("; waiting\n")
+
+
+def _says_waiting_then_exits_130_on_ctrl_c(cli: Cli, *argv: str, run_id: uuid.UUID) -> str:
+    with cli.popen(*argv) as waiter:
+        try:
+            err = StreamReader(waiter.stderr)  # type: ignore[arg-type]
+            wait_until(lambda: "; waiting" in err.text(), timeout=30, message="the waiting line")
+            waiter.send_signal(signal.SIGINT)
+            assert waiter.wait(timeout=30) == 130
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.wait()
+        text = err.join()
+    lines = [ln for ln in text.splitlines() if "; waiting" in ln]
+    assert len(lines) == 1, text
+    assert lines[0].startswith(f"run {run_id} is scheduled for 2100-01-01 ")
+    assert "Traceback" not in text
+    return text
+
+
+def test_execute_on_a_future_run_says_it_waits_and_ctrl_c_exits_130(cli):
+    plane = plane_of(cli)
+    try:
+        run_id = plane.create_run("adhoc", {}, datetime(2100, 1, 1, 12, tzinfo=UTC)).id
+        _says_waiting_then_exits_130_on_ctrl_c(cli, "execute", str(run_id), run_id=run_id)
+    finally:
+        plane.close()
+
+
+def test_logs_follow_on_a_run_not_started_says_it_waits(cli):
+    plane = plane_of(cli)
+    try:
+        run_id = plane.create_run("adhoc", {}, datetime(2100, 1, 1, 12, tzinfo=UTC)).id
+        _says_waiting_then_exits_130_on_ctrl_c(cli, "logs", "--follow", str(run_id), run_id=run_id)
+    finally:
+        plane.close()
