@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, SystemContext
+from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, STATE_REPORTER, SystemContext
 from actors.board import StatusBoard, resolve
 from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.supervisor_actor import SupervisorActor
@@ -211,6 +211,14 @@ class Supervisor:
         if self._execute is None:
             intervals[SCHEDULE_POLLER] = sup.poll_interval
         now = self._ctx.clock.now() if self._ctx else None
+        reporter = (self.board.get(STATE_REPORTER) or {}).get("owns", {})
+        queued = int(reporter.get("pending") or 0)
+        since = self._ctx.outage.since(queued) if self._ctx else None
+        if since is not None:  # one steady answer through an outage, whatever the retries do
+            return False, (
+                f"control plane unavailable since {since:%Y-%m-%d %H:%M:%S}Z, "
+                f"{queued} reports queued"
+            )
         problems = []
         for name, interval in intervals.items():
             entry = self.board.get(name)

@@ -90,8 +90,12 @@ def test_a_locked_database_delays_state_reports_but_loses_none(tmp_path: Path):
             30,
             message="the reporter saw the lock",
         )
+        ok, reason = sup.health()
+        assert not ok and reason.startswith("control plane unavailable since ")
+        assert reason.endswith(", 1 reports queued")
         blocker.rollback()
         final = wait_terminal(plane, run, timeout=30)
+        wait_until(lambda: sup.health() == (True, "ok"), 30, message="healthy again")
     finally:
         blocker.close()
         sup.stop()
