@@ -27,10 +27,14 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     )
 
 
-def when(moment: datetime | None) -> str:
-    """Local time to the second, with its offset; '-' when unset."""
+def when(moment: datetime | None, zone: str | None = None) -> str:
+    """Local time (or the time in IANA `zone`) to the second, with its offset; '-' when unset."""
     if moment is None:
         return "-"
+    if zone is not None:
+        from zoneinfo import ZoneInfo
+
+        return moment.astimezone(ZoneInfo(zone)).isoformat(sep=" ", timespec="seconds")
     return moment.astimezone().isoformat(sep=" ", timespec="seconds")
 
 

@@ -7,7 +7,7 @@ import argparse
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from supervisor.errors import UsageError
@@ -39,18 +39,28 @@ def _json_or_text(value: str) -> Any:
         return value
 
 
-def parse_time(value: str | None, option: str = "--at") -> datetime | None:
-    """An ISO-8601 time; without a timezone it is local time. Returned timezone-aware."""
+def parse_time(
+    value: str | None, option: str = "--at", not_before: timedelta | None = None
+) -> datetime | None:
+    """An ISO-8601 time; without a timezone it is local time. Returned timezone-aware.
+
+    With `not_before`, a time further than that in the past is refused (a typo, or a clock
+    that is wrong: such a run would only start at once as "late")."""
     if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        moment = moment.astimezone() if moment.tzinfo is None else moment
+    except (ValueError, OverflowError):
         raise UsageError(
             f"{option} {value!r} is not an ISO-8601 time (e.g. 2026-01-31T09:30 or "
             "2026-01-31T09:30:00+01:00)"
         ) from None
-    return moment.astimezone() if moment.tzinfo is None else moment
+    if not_before is not None and moment < datetime.now(UTC) - not_before:
+        raise UsageError(
+            f"{option} {value!r} is more than a day in the past; leave out {option} to run now"
+        )
+    return moment
 
 
 def parse_state(value: str | None) -> StateType | None:
