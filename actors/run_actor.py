@@ -228,6 +228,8 @@ class RunActor(SupervisedActor):
             self._timeout.cancel()
         if result.escalated:
             self.ctx.metrics.kill_escalations.inc()
+        if result.log_truncated:
+            self.ctx.metrics.run_logs_truncated.inc()
         message = result.message
         if result.state_type is StateType.CANCELLED and self._cancelled_by:
             message = f"cancelled by {self._cancelled_by}: {result.message}"

@@ -2,7 +2,8 @@
 
 The run actors write that file; this only reads it. `--follow` polls the file and the run's
 state at a modest interval (a CLI may poll) and ends once the run is terminal and the file is
-read to its end.
+read to its end. A log that was cut short (its disk was full) is printed as far as it goes,
+then said on stderr, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FOLLOW_POLL = 0.2
 """s between looks at the log file and the run's state while following."""
 CHUNK = 64 * 1024
 NOT_STARTED = (StateType.SCHEDULED, StateType.PENDING)
+TRUNCATED = "output truncated at "
+"""How a run's state message says its log was cut (supervisor/process/output.py)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +63,18 @@ def run(args: argparse.Namespace) -> int:
             if terminal:
                 break
             time.sleep(FOLLOW_POLL)
+        _say_if_truncated(_read(plane, run_id, settings))
     return 0
+
+
+def _say_if_truncated(run: Run) -> None:
+    """A log cut short (a full disk) is an error: what was printed is not the whole output."""
+    from supervisor.errors import SupervisorError
+
+    at = run.state.message.find(TRUNCATED)
+    if at >= 0:
+        cut = run.state.message[at + len("output "):]
+        raise SupervisorError(f"the output of run {run.id} was {cut}; the rest was lost")
 
 
 def _read(plane: ControlPlane, run_id: uuid.UUID, settings: Settings) -> Run:
