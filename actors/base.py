@@ -22,6 +22,7 @@ from actors.timers import Scheduler, TimerHandle
 from supervisor.clock import Clock
 from supervisor.controlplane.port import ControlPlane
 from supervisor.metrics import Metrics
+from supervisor.outage import Outage
 from supervisor.process import start_process
 from supervisor.settings import Settings
 
@@ -47,6 +48,10 @@ class SystemContext:
     """The base environment of run processes, captured once by the composition root."""
     launch: Callable[..., Any] = start_process
     """Starts a run's process tree (`supervisor.process.start_process`; a fake in unit tests)."""
+    outage: Outage = field(default_factory=Outage)
+    """Since when the control plane has been unavailable (for health)."""
+    echo_runs: bool = False
+    """Copy every line of run output into the supervisor's own log (`start --echo-runs`)."""
 
     @property
     def clock(self) -> Clock:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from actors.base import SupervisedActor
 from actors.messages import Tick
 from supervisor.backoff import Backoff
-from supervisor.errors import ControlPlaneError
+from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 
 T = TypeVar("T")
 
@@ -38,11 +38,14 @@ class PollerActor(SupervisedActor):
         try:
             result = fetch()
         except ControlPlaneError as exc:
+            if isinstance(exc, ControlPlaneUnavailable):
+                self.ctx.outage.failed(self.name, clock.now())
             self.ctx.metrics.poll_errors.labels(self.kind).inc()
             self.ctx.board.update(self.name, last_error=str(exc), failing=True)
             self.retry_in = self._backoff.failed(exc)
             return None
         self.ctx.metrics.poll_seconds.labels(self.kind).observe(clock.monotonic() - started)
+        self.ctx.outage.succeeded(self.name)
         if self._backoff.failing:
             self._backoff.succeeded()
             self.ctx.board.update(self.name, failing=False)

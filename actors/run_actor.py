@@ -37,6 +37,7 @@ from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess, entrypoint_argv
+from supervisor.process.names import FAILURE_VAR
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.runs")
@@ -175,7 +176,8 @@ class RunActor(SupervisedActor):
                 root.tell(ProcessExited(run_id, result))  # type: ignore[union-attr]
 
         self.phase = "running"
-        self.process = self.ctx.launch(spec, on_output=self._output, on_exit=exited)
+        echo = self._output if self.ctx.echo_runs else None  # output belongs in the run's log
+        self.process = self.ctx.launch(spec, on_output=echo, on_exit=exited)
         if self.process.done:  # could not start: ProcessExited is on its way
             return
         self.ctx.metrics.runs_started.inc()
@@ -240,13 +242,36 @@ class RunActor(SupervisedActor):
             self._timeout.cancel()
         if result.escalated:
             self.ctx.metrics.kill_escalations.inc()
+        if result.log_truncated:
+            self.ctx.metrics.run_logs_truncated.inc()
         message = result.message
         if result.state_type is StateType.CANCELLED and self._cancelled_by:
             message = f"cancelled by {self._cancelled_by}: {result.message}"
         state = State.of(result.state_type, message, result.state_name)
+        raised = self._raised()
+        if raised is not None and result.reason is ExitReason.EXITED and result.returncode:
+            # The user's code raised: FAILED, as Prefect says. A signal or a command's exit
+            # code says nothing about the code's own verdict: those stay CRASHED.
+            state = State.of(StateType.FAILED, f"{raised} ({result.message})", "Failed")
         logger.info("%s %s: %s", self._prefix, state.name, message)
         self._report_terminal(state, exit_code=result.returncode)
         self._finish(state)
+
+    def _failure_file(self) -> Path:
+        return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.failure"
+
+    def _raised(self) -> str | None:
+        """What an entrypoint's user code raised, from the file its child wrote (then removed)."""
+        if self.deployment.entrypoint is None:
+            return None
+        path = self._failure_file()
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(2000).strip()
+            path.unlink()
+        except OSError:
+            return None
+        return text or None
 
     def _end_unstarted(self, state: State) -> None:
         self._report_terminal(state, exit_code=None)
@@ -309,6 +334,8 @@ class RunActor(SupervisedActor):
         env["SUPERVISOR_RUN_ID"] = str(self.run.id)
         env["SUPERVISOR_DEPLOYMENT"] = self.deployment.name
         env["SUPERVISOR_PARAMETERS"] = json.dumps(self.run.parameters)
+        if self.deployment.entrypoint is not None:
+            env[FAILURE_VAR] = str(self._failure_file())
         return env
 
     def _output(self, line: str) -> None:

@@ -97,6 +97,7 @@ class StateReporterActor(SupervisedActor):
                     commit=report.commit,
                 )
             except ControlPlaneUnavailable as exc:
+                self.ctx.outage.failed(self.name, self.ctx.clock.now())
                 delay = self._backoff.failed(exc)
                 self.ctx.board.update(self.name, last_error=str(exc), failing=True)
                 self.ctx.board.own(self.name, pending=len(self._queue))
@@ -109,6 +110,7 @@ class StateReporterActor(SupervisedActor):
                 self._queue.popleft()
                 continue
             self._queue.popleft()
+            self.ctx.outage.succeeded(self.name)
             if self._backoff.failing:
                 self._backoff.succeeded()
                 self.ctx.board.update(self.name, failing=False)

@@ -80,8 +80,10 @@ class SupervisorActor(SupervisedActor):
         on_stopped: Callable[[int, str | None], None],
         once: bool = False,
         execute: uuid.UUID | None = None,
+        recover: bool = True,
     ) -> None:
         super().__init__(ROOT_NAME, ctx, None)
+        self._recovers = recover  # False: a live peer of our name holds the lease
         self._on_stopped = on_stopped
         self._once = once
         self._execute = execute
@@ -102,7 +104,8 @@ class SupervisorActor(SupervisedActor):
         self._start_child(STATE_REPORTER, StateReporterActor)
         for key, storage in shared_storages(deployments).items():
             self._start_child(key, StoragePullerActor, storage)
-        self._recover()
+        if self._recovers:
+            self._recover()
         if self._execute is None:
             names = tuple(d.name for d in deployments)
             self._start_child(SCHEDULE_POLLER, SchedulePollerActor, names, self._once)

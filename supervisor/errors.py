@@ -3,6 +3,7 @@
     SupervisorError
      ├── ConfigError            bad settings file or value (CLI exit 2); names file, field, value
      ├── UsageError             bad command-line input (CLI exit 2)
+     ├── SupervisorAlreadyRunning  a live supervisor of this name holds the lease (CLI exit 1)
      ├── ControlPlaneError      anything the control plane answered or failed with
      │    ├── ControlPlaneUnavailable   retryable: locked/unreadable database, timeout, refused, 5xx
      │    ├── RunNotFound               no run with that id (CLI exit 1)
@@ -27,6 +28,10 @@ class ConfigError(SupervisorError):
 
 class UsageError(SupervisorError):
     """A command-line argument is invalid."""
+
+
+class SupervisorAlreadyRunning(SupervisorError):
+    """Another live process is the supervisor of this name on this control plane."""
 
 
 class ControlPlaneError(SupervisorError):

@@ -37,6 +37,11 @@ class Metrics:
             "Process trees that needed SIGKILL after the grace.",
             registry=r,
         )
+        self.run_logs_truncated = Counter(
+            "supervisor_run_logs_truncated",
+            "Runs whose log could not hold all their output (a full disk, an I/O error).",
+            registry=r,
+        )
         self.actor_restarts = Counter(
             "supervisor_actor_restarts", "Child actors restarted.", ["actor"], registry=r
         )

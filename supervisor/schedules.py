@@ -19,6 +19,8 @@ Slots are returned as aware UTC datetimes, oldest first.
 from __future__ import annotations
 
 import heapq
+import math
+import re
 import zoneinfo
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,20 +46,36 @@ def validate_schedule(deployment: DeploymentSettings) -> None:
             raise ValueError(f"cron: {deployment.cron!r} is not a valid 5-field cron expression")
         if next_slot(deployment, datetime(2000, 1, 1, tzinfo=UTC)) is None:
             raise ValueError(f"cron: {deployment.cron!r} never fires")
-    if deployment.rrule is not None:
-        if "DTSTART" in deployment.rrule.upper():
-            raise ValueError(
-                f"rrule: {deployment.rrule!r} must not set DTSTART (use `anchor` for the start)"
-            )
-        try:
-            _rrule(deployment.rrule, datetime(2000, 1, 1))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"rrule: {deployment.rrule!r} is not a valid rrule: {exc}") from None
     if deployment.anchor is not None:
         try:
             datetime.fromisoformat(deployment.anchor)
         except ValueError:
             raise ValueError(f"anchor: {deployment.anchor!r} is not an ISO-8601 time") from None
+    if deployment.rrule is not None:
+        _validate_rrule(deployment)
+
+
+def _validate_rrule(deployment: DeploymentSettings) -> None:
+    text = deployment.rrule or ""
+    if "DTSTART" in text.upper():
+        raise ValueError(f"rrule: {text!r} must not set DTSTART (use `anchor` for the start)")
+    if deployment.anchor is None and any("COUNT" in _rule_parts(line) for line in _rules(text)):
+        raise ValueError(
+            f"rrule: COUNT counts from the `anchor`: set one (e.g. anchor = "
+            f'"2026-01-01T09:00"), got {text!r}'
+        )
+    tz = zoneinfo.ZoneInfo(deployment.timezone)
+    try:
+        _rrule(text, datetime(2000, 1, 1), tz)
+    except TypeError:  # dateutil's rrule() called without its `freq` argument
+        raise ValueError(
+            f"rrule: {text!r} is not a valid rrule: every rule needs FREQ= (e.g. FREQ=DAILY)"
+        ) from None
+    except ValueError as exc:
+        reason = str(exc) if "unpack" not in str(exc) else "a rule line is empty or malformed"
+        raise ValueError(f"rrule: {text!r} is not a valid rrule: {reason}") from None
+    if next_slot(deployment, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+        raise ValueError(f"rrule: {text!r} never fires")
 
 
 def describe(deployment: DeploymentSettings) -> str | None:
@@ -136,7 +154,7 @@ def _wall_times(
     if deployment.cron is not None:
         return _cron_wall_times(deployment.cron, start)
     if deployment.rrule is not None:
-        rule = _rrule(deployment.rrule, _rrule_start(deployment, tz, start))
+        rule = _rrule(deployment.rrule, _rrule_start(deployment, tz, start), tz)
         return iter(rule.xafter(start, inc=False))
     return None
 
@@ -152,10 +170,29 @@ def _cron_wall_times(expression: str, start: datetime) -> Iterator[datetime]:
             return
 
 
-def _rrule(text: str, dtstart: datetime) -> Any:
+_UTC_TIME = re.compile(r"(\d{8}T\d{6})Z", re.IGNORECASE)
+
+
+def _rrule(text: str, dtstart: datetime, tz: zoneinfo.ZoneInfo) -> Any:
+    """dateutil's rule (or rule set) on naive wall times in `tz`: UTC times in the text
+    (`UNTIL=…Z`, as RFC 5545 wants with a zoned start; `EXDATE:…Z`) become wall times too."""
     from dateutil.rrule import rrulestr
 
-    return rrulestr(text, dtstart=dtstart, cache=False)
+    def wall(match: re.Match[str]) -> str:
+        instant = datetime.strptime(match[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        return instant.astimezone(tz).strftime("%Y%m%dT%H%M%S")
+
+    return rrulestr(_UTC_TIME.sub(wall, text), dtstart=dtstart, cache=False)
+
+
+def _rules(text: str) -> list[str]:
+    """The RRULE lines of a rule string (a bare rule is one line)."""
+    lines = [ln.strip() for ln in text.upper().splitlines() if ln.strip()]
+    return [ln.removeprefix("RRULE:") for ln in lines if ln.startswith("RRULE:") or ":" not in ln]
+
+
+def _rule_parts(rule: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in rule.split(";") if "=" in p)
 
 
 _FREQ_STEPS = {"WEEKLY": timedelta(weeks=1), "DAILY": timedelta(days=1),
@@ -175,13 +212,22 @@ def _rrule_start(
             anchor = anchor.astimezone(tz).replace(tzinfo=None)
     else:
         anchor = datetime(2000, 1, 1)
-    line = next((ln for ln in (deployment.rrule or "").upper().splitlines() if "FREQ=" in ln), "")
-    parts = dict(p.split("=", 1) for p in line.removeprefix("RRULE:").split(";") if "=" in p)
-    step = _FREQ_STEPS.get(parts.get("FREQ", ""))
-    if step is None or "COUNT" in parts or anchor >= start:
+    periods = [_period(_rule_parts(rule)) for rule in _rules(deployment.rrule or "")]
+    if not periods or None in periods or anchor >= start:
         return anchor
-    period = step * int(parts.get("INTERVAL", "1") or 1)
+    # Every rule keeps its phase only if DTSTART moves by a multiple of each rule's period.
+    seconds = math.lcm(*(int(p.total_seconds()) for p in periods if p is not None))
+    period = timedelta(seconds=seconds)
     return anchor + ((start - anchor) // period) * period
+
+
+def _period(parts: dict[str, str]) -> timedelta | None:
+    """A rule's fixed period, or None (monthly and yearly ones, and COUNT, keep the anchor)."""
+    step = _FREQ_STEPS.get(parts.get("FREQ", ""))
+    if step is None or "COUNT" in parts:
+        return None
+    interval = parts.get("INTERVAL", "1")
+    return step * int(interval) if interval.isdigit() and int(interval) > 0 else None
 
 
 def _interval_slots(

@@ -20,6 +20,31 @@ from supervisor.errors import ConfigError
 DEFAULT_CONFIG = "supervisor.toml"
 ENV_PREFIX = "SUPERVISOR_"
 
+# Bounds: every value must also work at run time (timers, SQLite integers, datetimes).
+MAX_LIMIT = 10_000
+"""Most runs at once: each holds a thread and a few descriptors."""
+MAX_NAME = 100
+"""Longest name: a supervisor's name is part of its lease file's name."""
+HOUR, DAY = 3600.0, 86400.0
+MAX_SECONDS = 3650 * DAY
+"""Longest interval, timeout or pull interval (ten years): beyond it, datetimes overflow."""
+MIN_INTERVAL = 0.01
+"""Shortest schedule interval: a shorter one would create runs faster than they can start."""
+
+
+def _check_name(value: str) -> str:
+    if "/" in value or "%" in value:
+        raise ValueError("must not contain '/' or '%'")
+    if not value.isprintable():
+        raise ValueError("must be printable (no newline, tab, NUL or other control character)")
+    return value
+
+
+def _not_empty(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,7 +57,9 @@ class StorageSettings(_Strict):
     path: Path | None = Field(None, description="a local directory used as is, never pulled")
     branch: str = Field("main", description="branch to follow (ignored when `commit` is set)")
     commit: str | None = Field(None, description="pin the deployment to this commit sha")
-    pull_interval: float = Field(60.0, gt=0, description="s between pulls of the remote")
+    pull_interval: float = Field(
+        60.0, gt=0, le=MAX_SECONDS, description="s between pulls of the remote"
+    )
     token_env: str | None = Field(
         None, description="name of the env var holding an HTTPS token for the remote"
     )
@@ -47,7 +74,9 @@ class StorageSettings(_Strict):
 class DeploymentSettings(_Strict):
     """One deployment: what to run, when, and within which limits."""
 
-    name: str = Field(min_length=1, description="unique name of the deployment")
+    name: str = Field(
+        min_length=1, max_length=MAX_NAME, description="unique name of the deployment"
+    )
     command: tuple[str, ...] | None = Field(
         None, description="argv list to run; never a shell string"
     )
@@ -56,15 +85,19 @@ class DeploymentSettings(_Strict):
         description="`path/to/file.py:func` or `package.module:func`, called with the parameters",
     )
     parameters: dict[str, Any] = Field(default_factory=dict, description="default run parameters")
-    interval: float | None = Field(None, gt=0, description="schedule: every N seconds")
+    interval: float | None = Field(
+        None, ge=MIN_INTERVAL, le=MAX_SECONDS, description="schedule: every N seconds"
+    )
     anchor: str | None = Field(None, description="ISO-8601 anchor of an interval schedule")
     cron: str | None = Field(None, description="schedule: a 5-field cron expression")
     rrule: str | None = Field(None, description="schedule: an RFC 5545 recurrence rule")
     timezone: str = Field("UTC", description="IANA timezone of the schedule (DST-correct)")
     kill_grace: float | None = Field(
-        None, ge=0, description="s from SIGTERM to SIGKILL; overrides [supervisor]"
+        None, ge=0, le=DAY, description="s from SIGTERM to SIGKILL; overrides [supervisor]"
     )
-    timeout: float | None = Field(None, gt=0, description="s a run may take before it is killed")
+    timeout: float | None = Field(
+        None, gt=0, le=MAX_SECONDS, description="s a run may take before it is killed"
+    )
     tags: tuple[str, ...] = Field((), description="free-form labels")
     description: str = Field("", description="what the deployment does (shown by Prefect)")
     flow_name: str | None = Field(
@@ -76,12 +109,7 @@ class DeploymentSettings(_Strict):
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
     storage: StorageSettings | None = Field(None, description="where the code comes from")
 
-    @field_validator("name")
-    @classmethod
-    def _name_chars(cls, value: str) -> str:
-        if "/" in value or "%" in value:
-            raise ValueError("must not contain '/' or '%'")
-        return value
+    _name_chars = field_validator("name")(_check_name)
 
     @field_validator("command", mode="before")
     @classmethod
@@ -130,13 +158,22 @@ class DeploymentSettings(_Strict):
 class SupervisorSection(_Strict):
     """The `[supervisor]` table."""
 
-    name: str = Field("default", min_length=1, description="this supervisor's name; no '/' or '%'")
-    limit: int = Field(4, ge=1, description="most runs at once")
-    poll_interval: float = Field(1.0, gt=0, description="s between scheduled-run polls")
-    poll_jitter: float = Field(0.0, ge=0, description="up to this many s added to each poll")
-    prefetch: float = Field(10.0, ge=0, description="s ahead to read scheduled runs")
-    cancel_poll_interval: float = Field(0.5, gt=0, description="s between cancellation polls")
-    kill_grace: float = Field(10.0, ge=0, description="s from SIGTERM to SIGKILL")
+    name: str = Field(
+        "default",
+        min_length=1,
+        max_length=MAX_NAME,
+        description="this supervisor's name; printable, no '/' or '%'",
+    )
+    limit: int = Field(4, ge=1, le=MAX_LIMIT, description="most runs at once")
+    poll_interval: float = Field(1.0, gt=0, le=HOUR, description="s between scheduled-run polls")
+    poll_jitter: float = Field(
+        0.0, ge=0, le=HOUR, description="up to this many s added to each poll"
+    )
+    prefetch: float = Field(10.0, ge=0, le=HOUR, description="s ahead to read scheduled runs")
+    cancel_poll_interval: float = Field(
+        0.5, gt=0, le=HOUR, description="s between cancellation polls"
+    )
+    kill_grace: float = Field(10.0, ge=0, le=DAY, description="s from SIGTERM to SIGKILL")
     database: Path = Field(
         Path(".supervisor/state.db"), description="the embedded control plane (SQLite file)"
     )
@@ -145,15 +182,17 @@ class SupervisorSection(_Strict):
         Path(".supervisor/work"), description="where storage checkouts are kept"
     )
     pause_on_shutdown: bool = Field(False, description="pause the deployments on shutdown")
-    max_restarts: int = Field(3, ge=0, description="child restarts allowed within restart_window")
-    restart_window: float = Field(60.0, gt=0, description="s over which max_restarts is counted")
+    max_restarts: int = Field(
+        3, ge=0, le=1000, description="child restarts allowed within restart_window"
+    )
+    restart_window: float = Field(
+        60.0, gt=0, le=DAY, description="s over which max_restarts is counted"
+    )
 
-    @field_validator("name")
-    @classmethod
-    def _name_chars(cls, value: str) -> str:
-        if "/" in value or "%" in value:
-            raise ValueError("must not contain '/' or '%'")
-        return value
+    _name_chars = field_validator("name")(_check_name)
+    _paths_not_empty = field_validator("database", "log_dir", "work_dir", mode="before")(
+        _not_empty
+    )
 
 
 class OpsSection(_Strict):
@@ -293,11 +332,11 @@ def _describe(error: ValidationError, path: Path, data: Mapping[str, Any]) -> st
         deployments = data.get("deployments") or []
         if loc[1] < len(deployments) and isinstance(deployments[loc[1]], dict):
             name = deployments[loc[1]].get("name")
-            if name:
+            if name and isinstance(name, str) and name.isprintable():
                 field = field.replace(
                     f"deployments[{loc[1]}]", f"deployments[{loc[1]}] ({name})", 1
                 )
-    message = first["msg"].removeprefix("Value error, ")
+    message = _plain(first)
     key, sep, rest = message.partition(": ")
     if sep and key in DeploymentSettings.model_fields and field.startswith("deployments["):
         field, message = f"{field}.{key}", rest  # a schedule check names its field first
@@ -309,6 +348,58 @@ def _describe(error: ValidationError, path: Path, data: Mapping[str, Any]) -> st
     ):
         return f"{where}{message} (got {first['input']!r})"
     return f"{where}{message}"
+
+
+_TYPE_WORDS = {
+    "model_type": "must be a table",
+    "dict_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "path_type": "must be a path (a string)",
+}
+
+
+def _plain(error: Any) -> str:
+    """pydantic's message in the product's words: no class names, bounds said plainly."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind]
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}"
+    if kind == "greater_than":
+        return f"must be greater than {ctx['gt']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    for prefix in ("Input should be ", "String should have ", "Input should have "):
+        if message.startswith(prefix):
+            return "must " + ("be " if "be" in prefix else "have ") + message[len(prefix):]
+    return message
+
+
+def _unusable_path(key: str, value: Path) -> str | None:
+    """Why a `[supervisor]` path cannot be used, or None: a database that is a directory, a
+    folder that is a file, or a file where a parent folder should be."""
+    if key == "database" and value.is_dir():
+        return "is a directory, not a file"
+    if key != "database" and value.exists() and not value.is_dir():
+        return "is a file, not a directory"
+    for parent in value.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
+
+
+def _check_paths(settings: Settings, path: Path, overrides: Mapping[str, Any]) -> None:
+    sup = settings.supervisor
+    for key, value in (
+        ("database", sup.database), ("log_dir", sup.log_dir), ("work_dir", sup.work_dir)
+    ):
+        problem = _unusable_path(key, value)
+        if problem is not None:
+            origin = f" (from ${ENV_PREFIX}{key.upper()})" if key in overrides else ""
+            raise ConfigError(f"{path}: supervisor.{key}: {problem} (got '{value}'){origin}")
 
 
 def _resolve(settings: Settings, base: Path) -> Settings:
@@ -373,7 +464,9 @@ def parse_settings(
             prefix = ENV_PREFIX + section
             message += f" (from ${prefix}{str(loc[1]).upper()})"
         raise ConfigError(message) from None
-    return _resolve(settings, path.resolve().parent)
+    resolved = _resolve(settings, path.resolve().parent)
+    _check_paths(resolved, path, overrides.get("supervisor", {}))
+    return resolved
 
 
 def load_settings(

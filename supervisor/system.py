@@ -7,22 +7,25 @@ a context manager. It installs no signal handlers and changes no process-wide st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, SystemContext
+from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, STATE_REPORTER, SystemContext
 from actors.board import StatusBoard, resolve
 from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.supervisor_actor import SupervisorActor
 from actors.timers import Scheduler, ThreadScheduler
 from supervisor.controlplane.port import ControlPlane
-from supervisor.errors import SupervisorError
+from supervisor.errors import SupervisorAlreadyRunning, SupervisorError
+from supervisor.lease import hold_lease, lease_path
 from supervisor.metrics import Metrics
 from supervisor.models import StateType
 from supervisor.settings import Settings
@@ -45,6 +48,7 @@ class Supervisor:
         scheduler: Scheduler | None = None,
         environment: Mapping[str, str] | None = None,
         launcher: Callable[..., Any] | None = None,
+        echo_runs: bool = False,
     ) -> None:
         self.settings = settings
         self.name = settings.supervisor.name
@@ -61,11 +65,13 @@ class Supervisor:
         self._scheduler = scheduler
         self._environment = dict(os.environ if environment is None else environment)
         self._launcher = launcher
+        self._echo_runs = echo_runs
         self._stopped = threading.Event()
         self._root: Any = None
         self._ops: Any = None
         self._ctx: SystemContext | None = None
         self._events: Any = None
+        self._held = contextlib.ExitStack()  # the name's lease, while we run
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -83,10 +89,18 @@ class Supervisor:
             raise
 
     def _start(self) -> None:
+        recover = True
         if self._control_plane is None:
             from supervisor.controlplane.factory import open_control_plane
 
+            plane = self.settings.control_plane
+            if plane.kind == "prefect":  # one journal per name, as one database per name
+                beside, on = plane.journal, f"Prefect server {plane.api_url}"
+            else:
+                beside = self.settings.supervisor.database
+                on = f"database {beside}"
             self._control_plane = open_control_plane(self.settings, environment=self._environment)
+            recover = self._take_lease(lease_path(beside, self.name), on)
         self._control_plane.register_deployments(self.settings.deployments)
         self.settings.supervisor.log_dir.mkdir(parents=True, exist_ok=True)
         scheduler = self._scheduler or ThreadScheduler()
@@ -98,13 +112,30 @@ class Supervisor:
             self.board,
             self.metrics,
             self._environment,
+            echo_runs=self._echo_runs,
         )
         if self._launcher is not None:
             self._ctx = dataclasses.replace(self._ctx, launch=self._launcher)
         if self._ops_enabled:
             self._start_ops()
-        self._root = SupervisorActor.start(self._ctx, self._on_stopped, self._once, self._execute)
+        self._root = SupervisorActor.start(
+            self._ctx, self._on_stopped, self._once, self._execute, recover
+        )
         self._listen_for_cancels()
+
+    def _take_lease(self, path: os.PathLike[str], on: str) -> bool:
+        """Hold the name's lease (see supervisor/lease.py); True when we may recover its runs.
+
+        A second supervisor of the name is refused. `execute` alongside a live one runs its
+        run but leaves recovery to the lease holder."""
+        try:
+            self._held.enter_context(hold_lease(Path(path), self.name, on=on))
+        except SupervisorAlreadyRunning:
+            if self._execute is None:
+                raise
+            logger.info("supervisor %r runs elsewhere; it recovers its crashed runs", self.name)
+            return False
+        return True
 
     def _listen_for_cancels(self) -> None:
         """A control plane that pushes cancels (Prefect 3's events websocket) is heard at once;
@@ -165,6 +196,7 @@ class Supervisor:
         if self._control_plane is not None and self._owns_control_plane:
             self._control_plane.close()
             self._control_plane = None
+        self._held.close()
 
     def _tell_root(self, message: Any) -> None:
         if self._root is not None:
@@ -199,6 +231,14 @@ class Supervisor:
         if self._execute is None:
             intervals[SCHEDULE_POLLER] = sup.poll_interval
         now = self._ctx.clock.now() if self._ctx else None
+        reporter = (self.board.get(STATE_REPORTER) or {}).get("owns", {})
+        queued = int(reporter.get("pending") or 0)
+        since = self._ctx.outage.since(queued) if self._ctx else None
+        if since is not None:  # one steady answer through an outage, whatever the retries do
+            return False, (
+                f"control plane unavailable since {since:%Y-%m-%d %H:%M:%S}Z, "
+                f"{queued} reports queued"
+            )
         problems = []
         for name, interval in intervals.items():
             entry = self.board.get(name)

@@ -167,6 +167,51 @@ def test_rrule_exdate_is_honoured() -> None:
         z(2026, 1, 1, 6), z(2026, 1, 3, 6)]
 
 
+def test_rrule_until_in_utc_works_in_any_zone() -> None:
+    # RFC 5545: with a zoned DTSTART, UNTIL is written in UTC ("…Z"); 09:00 Berlin is 08:00Z
+    daily = dep(rrule="FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0;UNTIL=20260103T080000Z",
+                timezone="Europe/Berlin")
+    assert window(daily, z(2025, 12, 31, 12), z(2026, 2, 1)) == [
+        z(2026, 1, d, 8) for d in (1, 2, 3)]
+    for zone in ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"):
+        bounded = dep(rrule="FREQ=DAILY;UNTIL=20300101T000000Z", timezone=zone)
+        slot = next_slot(bounded, z(2026, 1, 1))
+        assert slot is not None and slot <= z(2030, 1, 1)
+        assert next_slot(bounded, z(2030, 1, 1)) is None
+
+
+def test_rrule_bysetpos_last_weekday_of_the_month_across_dst() -> None:
+    last_weekday = dep(rrule="FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;BYHOUR=17;"
+                             "BYMINUTE=0;BYSECOND=0", timezone="America/New_York")
+    assert window(last_weekday, z(2026, 1, 1), z(2026, 4, 1)) == [
+        z(2026, 1, 30, 22), z(2026, 2, 27, 22), z(2026, 3, 31, 21)]
+
+
+def test_rrule_count_counts_from_the_anchor_in_the_zone() -> None:
+    three = dep(rrule="FREQ=WEEKLY;COUNT=3", anchor="2026-03-22T02:30", timezone="Europe/Berlin")
+    # 29 March 02:30 does not exist in Berlin: shifted by the gap, as everywhere else
+    assert window(three, z(2026, 1, 1), z(2027, 1, 1)) == [
+        z(2026, 3, 22, 1, 30), z(2026, 3, 29, 1, 30), z(2026, 4, 5, 0, 30)]
+
+
+def test_multi_rule_strings_keep_each_rules_phase_wherever_they_are_read() -> None:
+    # The weekly rule fires on DTSTART's weekday (2000-01-01, a Saturday), in any window
+    both = dep(rrule="RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0\n"
+                     "RRULE:FREQ=WEEKLY;BYHOUR=12;BYMINUTE=0;BYSECOND=0", timezone="Asia/Tokyo")
+    noons = [z(2026, 1, 3, 3), z(2026, 1, 10, 3), z(2026, 1, 17, 3)]
+    for start in (z(2026, 1, 1), z(2026, 1, 4), z(2026, 1, 6, 5)):
+        found = window(both, start, z(2026, 1, 18))
+        assert [s for s in found if s.hour == 3] == [n for n in noons if n > start]
+        assert all(s.hour in (0, 3) for s in found)
+
+
+def test_rrule_exdate_in_utc_is_honoured_in_the_zone() -> None:
+    skip_2nd = dep(rrule="RRULE:FREQ=DAILY;BYHOUR=6;BYMINUTE=0;BYSECOND=0\n"
+                         "EXDATE:20260102T050000Z", timezone="Europe/Paris")
+    assert window(skip_2nd, z(2026, 1, 1), z(2026, 1, 3, 12)) == [
+        z(2026, 1, 1, 5), z(2026, 1, 3, 5)]
+
+
 def test_describe() -> None:
     assert describe(dep(interval=60)) == "every 60s"
     assert describe(dep(interval=0.5)) == "every 0.5s"
@@ -186,6 +231,10 @@ def test_describe() -> None:
     ({"cron": "0 0 30 2 *"}, "cron: '0 0 30 2 *' never fires"),
     ({"rrule": "FREQ=SOMETIMES"}, "rrule: 'FREQ=SOMETIMES' is not a valid rrule"),
     ({"rrule": "DTSTART:20260101T000000\nRRULE:FREQ=DAILY"}, "use `anchor`"),
+    ({"rrule": "BYHOUR=9"}, "rrule: 'BYHOUR=9' is not a valid rrule: every rule needs FREQ="),
+    ({"rrule": "RRULE:"}, "rrule: 'RRULE:' is not a valid rrule"),
+    ({"rrule": "FREQ=DAILY;COUNT=3"}, "rrule: COUNT counts from the `anchor`: set one"),
+    ({"rrule": "FREQ=DAILY;UNTIL=19990101T000000Z"}, "never fires"),
     ({"anchor": "yesterday", "interval": 60}, "anchor: 'yesterday' is not an ISO-8601 time"),
 ])
 def test_invalid_schedules_name_the_field_and_value(fields: dict[str, str], says: str) -> None:
@@ -195,3 +244,5 @@ def test_invalid_schedules_name_the_field_and_value(fields: dict[str, str], says
     with pytest.raises(ValueError) as caught:
         validate_schedule(unchecked)
     assert says in str(caught.value)
+    for leak in ("__init__", "unpack", "positional argument"):
+        assert leak not in str(caught.value)

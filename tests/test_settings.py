@@ -249,7 +249,34 @@ BAD = {
         ["deployments[0] (a).storage", "`url`", "`path`"]),
     "deployments not an array of tables": ('[deployments]\nname = "a"\n',
                                            ["deployments", "[[deployments]]"]),
+    "huge limit": ("[supervisor]\nlimit = 99999999999999999999\n",
+                   ["supervisor.limit", "99999999999999999999", "at most 10000"]),
+    "huge interval": (f"[[deployments]]\n{DEP}interval = 1e308\n",
+                      ["deployments[0] (a).interval", "1e+308", "at most"]),
+    "infinite poll interval": ("[supervisor]\npoll_interval = inf\n",
+                               ["supervisor.poll_interval", "inf", "at most"]),
+    "tiny interval": (f"[[deployments]]\n{DEP}interval = 1e-9\n",
+                      ["deployments[0] (a).interval", "1e-09", "at least 0.01"]),
+    "huge timeout": (f"[[deployments]]\n{DEP}timeout = 1e300\n", ["(a).timeout", "at most"]),
+    "huge prefetch": ("[supervisor]\nprefetch = 1e9\n", ["supervisor.prefetch", "at most"]),
+    "huge kill grace": ("[supervisor]\nkill_grace = 1e20\n", ["supervisor.kill_grace"]),
+    "newline in deployment name": ('[[deployments]]\nname = "a\\nb"\ncommand = ["true"]\n',
+                                   ["deployments[0]", ".name", "'a\\nb'", "printable"]),
+    "NUL in supervisor name": ('[supervisor]\nname = "a\\u0000b"\n',
+                               ["supervisor.name", "'a\\x00b'", "printable"]),
+    "long supervisor name": ('[supervisor]\nname = "' + "x" * 101 + '"\n',
+                             ["supervisor.name", "at most 100 characters"]),
+    "empty database": ('[supervisor]\ndatabase = ""\n', ["supervisor.database", "empty"]),
+    "supervisor not a table": ("supervisor = 3\n", ["supervisor", "must be a table", "3"]),
+    "storage not a table": (f"[[deployments]]\n{DEP}storage = 3\n",
+                            ["(a).storage", "must be a table"]),
+    "tags not a list": (f'[[deployments]]\n{DEP}tags = "x"\n', ["(a).tags", "must be a list"]),
+    "cwd not a path": (f"[[deployments]]\n{DEP}cwd = 3\n", ["(a).cwd", "must be a path"]),
+    "rrule without FREQ": (f'[[deployments]]\n{DEP}rrule = "BYHOUR=9"\n',
+                           ["(a).rrule", "'BYHOUR=9'", "needs FREQ="]),
 }
+
+INTERNALS = ("Input should", "instance of", "<class", "__init__", "positional argument")
 
 
 @pytest.mark.parametrize("case", list(BAD))
@@ -259,6 +286,32 @@ def test_bad_input_is_one_line_naming_file_field_and_value(tmp_path: Path, case:
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
     assert_one_line(str(caught.value), path, says)
+    for internal in INTERNALS:
+        assert internal not in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('[supervisor]\nlog_dir = "afile"\n', ["supervisor.log_dir", "is a file, not a directory"]),
+    ('[supervisor]\nwork_dir = "afile/sub"\n', ["supervisor.work_dir", "afile is a file"]),
+    ('[supervisor]\ndatabase = "."\n', ["supervisor.database", "is a directory, not a file"]),
+    ('[supervisor]\ndatabase = "afile/state.db"\n', ["supervisor.database", "afile is a file"]),
+])
+def test_paths_that_cannot_be_used_are_refused_naming_the_field(
+    tmp_path: Path, text: str, says: list[str]
+) -> None:
+    (tmp_path / "afile").write_text("")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert_one_line(str(caught.value), path, says)
+
+
+def test_an_empty_database_variable_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"SUPERVISOR_DATABASE": ""})
+    assert_one_line(str(caught.value), path,
+                    ["supervisor.database", "empty", "from $SUPERVISOR_DATABASE"])
 
 
 @pytest.mark.parametrize(("make", "says"), [

@@ -1,4 +1,5 @@
-"""`deployments`: every deployment with its schedule, next run time and paused flag.
+"""`deployments`: every deployment with its schedule, next run time (in the schedule's own
+timezone) and paused flag.
 
 The config's deployments are registered first, so this works before any supervisor ran.
 """
@@ -24,11 +25,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         output.print_json([info.model_dump(mode="json") for info in infos])
         return 0
+    zones = {d.name: d.timezone for d in settings.deployments}
     rows = [
         (
             info.name,
             info.schedule or "on demand",
-            output.when(info.next_run_time),
+            output.when(info.next_run_time, zones.get(info.name)),
             "yes" if info.paused else "no",
         )
         for info in infos

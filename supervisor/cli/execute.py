@@ -1,8 +1,10 @@
 """`execute RUN_ID`: run one given run under full supervision and exit with its result.
 
 The exit code is the run's: 0 when COMPLETED, its process's exit code when that is non-zero,
-else 1 (killed, cancelled, could not start). The ops API is not served (a `start`ed supervisor
-may own the port); cancels still arrive through the control plane.
+else 1 (killed, cancelled, could not start); 130 after Ctrl-C (SIGINT or SIGTERM), which ends
+the run's tree (CANCELLED). A run due later is waited for, and that is said on stderr. The ops
+API is not served (a `start`ed supervisor may own the port); cancels still arrive through the
+control plane.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from supervisor.cli import context, output
     from supervisor.cli.parsing import parse_run_id
-    from supervisor.cli.start import run_supervised
+    from supervisor.cli.start import INTERRUPTED, run_supervised
+    from supervisor.clock import Clock
     from supervisor.errors import RunNotFound
     from supervisor.models import StateType
 
@@ -30,12 +33,18 @@ def run(args: argparse.Namespace) -> int:
     settings = context.load(args)
     with context.control_plane(settings, register=True) as plane:
         try:
-            plane.read_run(run_id)
+            found = plane.read_run(run_id)
         except RunNotFound:
             raise RunNotFound(
                 f"no run with id '{run_id}' in {context.database_name(settings)}"
             ) from None
-    code = run_supervised(settings, drain=0.0, execute=run_id, ops_api=False, announce=False)
+    if found.state.type is StateType.SCHEDULED and found.scheduled_time > Clock().now():
+        print(output.waiting_line(found), file=sys.stderr, flush=True)
+    code = run_supervised(
+        settings, drain=0.0, execute=run_id, ops_api=False, announce=False, interruptible=True
+    )
+    if code == INTERRUPTED:
+        return code
     if code != 0 and code != 1:
         return code
     with context.control_plane(settings) as plane:

@@ -27,15 +27,24 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     )
 
 
-def when(moment: datetime | None) -> str:
-    """Local time to the second, with its offset; '-' when unset."""
+def when(moment: datetime | None, zone: str | None = None) -> str:
+    """Local time (or the time in IANA `zone`) to the second, with its offset; '-' when unset."""
     if moment is None:
         return "-"
+    if zone is not None:
+        from zoneinfo import ZoneInfo
+
+        return moment.astimezone(ZoneInfo(zone)).isoformat(sep=" ", timespec="seconds")
     return moment.astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def optional(value: object) -> str:
     return "-" if value is None else str(value)
+
+
+def waiting_line(run: Run) -> str:
+    """Said once on stderr by a command that waits for a run to start (`execute`, `logs -f`)."""
+    return f"run {run.id} is scheduled for {when(run.scheduled_time)}; waiting"
 
 
 RUN_HEADERS = ("ID", "DEPLOYMENT", "STATE", "SCHEDULED", "STARTED", "ENDED", "EXIT")

@@ -7,7 +7,7 @@ import argparse
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from supervisor.errors import UsageError
@@ -39,18 +39,28 @@ def _json_or_text(value: str) -> Any:
         return value
 
 
-def parse_time(value: str | None, option: str = "--at") -> datetime | None:
-    """An ISO-8601 time; without a timezone it is local time. Returned timezone-aware."""
+def parse_time(
+    value: str | None, option: str = "--at", not_before: timedelta | None = None
+) -> datetime | None:
+    """An ISO-8601 time; without a timezone it is local time. Returned timezone-aware.
+
+    With `not_before`, a time further than that in the past is refused (a typo, or a clock
+    that is wrong: such a run would only start at once as "late")."""
     if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        moment = moment.astimezone() if moment.tzinfo is None else moment
+    except (ValueError, OverflowError):
         raise UsageError(
             f"{option} {value!r} is not an ISO-8601 time (e.g. 2026-01-31T09:30 or "
             "2026-01-31T09:30:00+01:00)"
         ) from None
-    return moment.astimezone() if moment.tzinfo is None else moment
+    if not_before is not None and moment < datetime.now(UTC) - not_before:
+        raise UsageError(
+            f"{option} {value!r} is more than a day in the past; leave out {option} to run now"
+        )
+    return moment
 
 
 def parse_state(value: str | None) -> StateType | None:
@@ -73,6 +83,12 @@ def parse_run_id(value: str) -> uuid.UUID:
         raise UsageError(f"{value!r} is not a run id (a UUID)") from None
 
 
+MAX_COUNT = 1_000_000
+"""Largest count an option takes (`runs --limit`): SQLite integers are 64-bit."""
+MAX_SECONDS = 86_400.0
+"""Longest duration an option takes (`start --drain`): a day."""
+
+
 def positive_int(value: str) -> int:
     """argparse type for counts: exits 2 with argparse's usage line on a bad value."""
     try:
@@ -81,6 +97,8 @@ def positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    if number > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at most {MAX_COUNT}")
     return number
 
 
@@ -91,4 +109,6 @@ def non_negative_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not number >= 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"{value!r} must be a finite number >= 0")
+    if number > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at most {MAX_SECONDS:g} (a day)")
     return number

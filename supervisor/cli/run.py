@@ -22,18 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--at",
         metavar="TIME",
-        help="ISO-8601 time to run at (default: now); without a timezone it is local time",
+        help="ISO-8601 time to run at (default: now); without a timezone it is local time; "
+        "more than a day in the past is refused",
     )
     parser.add_argument("--json", action="store_true", help="print the whole run as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from supervisor.cli import context, output
     from supervisor.cli.parsing import parse_params, parse_time
     from supervisor.errors import DeploymentNotFound
 
     parameters = parse_params(args.param)
-    at = parse_time(args.at)
+    at = parse_time(args.at, not_before=timedelta(days=1))
     settings = context.load(args)
     if settings.deployment(args.deployment) is None:
         known = ", ".join(d.name for d in settings.deployments) or "none"

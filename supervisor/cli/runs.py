@@ -1,4 +1,8 @@
-"""`runs [--deployment NAME] [--state TYPE] [--limit N]`: runs, newest first."""
+"""`runs [--deployment NAME] [--state TYPE] [--limit N]`: runs, latest scheduled time first.
+
+The order is the control plane's (Prefect's EXPECTED_START_TIME_DESC): by scheduled time, then
+by creation, latest first; a run scheduled for later is listed above runs that ran before it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import argparse
 from supervisor.cli.parsing import positive_int
 
 NAME = "runs"
-HELP = "list runs, newest first"
+HELP = "list runs, latest scheduled time first (runs due later come first)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +38,14 @@ def run(args: argparse.Namespace) -> int:
             deployment=args.deployment,
             states=None if state is None else (state,),
             limit=args.limit,
+        )
+    if not found and args.deployment and settings.deployment(args.deployment) is None:
+        from supervisor.errors import DeploymentNotFound
+
+        known = ", ".join(d.name for d in settings.deployments) or "none"
+        raise DeploymentNotFound(
+            f"no deployment named {args.deployment!r} in {context.config_name(settings)} "
+            f"(known: {known})"
         )
     if args.json:
         output.print_json([r.to_json() for r in found])

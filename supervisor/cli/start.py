@@ -27,6 +27,8 @@ NAME = "start"
 HELP = "run the supervisor in the foreground until SIGINT/SIGTERM"
 WAIT_SLICE = 0.05
 """s the main thread waits on the system before looking at the signal count again."""
+INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl-C (`execute`; `start` exits 0 when stopped)."""
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname).1s [%(threadName)s] %(name)s: %(message)s"
 
 log = logging.getLogger("supervisor.cli.start")
@@ -46,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the first SIGINT/SIGTERM let running runs finish for up to SECONDS before "
         "ending their process trees (default 0)",
     )
+    parser.add_argument(
+        "--echo-runs",
+        action="store_true",
+        help="also copy every line of run output into this log (it is always in the run's "
+        "log file, see `logs`); by default only run lifecycle lines are logged",
+    )
 
 
 class SignalLatch:
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from supervisor.cli import context
 
     settings = context.load(args)  # a bad config is reported before the actor system is imported
-    return run_supervised(settings, drain=args.drain, once=args.once)
+    return run_supervised(settings, drain=args.drain, once=args.once, echo_runs=args.echo_runs)
 
 
 def run_supervised(
@@ -73,9 +81,12 @@ def run_supervised(
     execute: uuid.UUID | None = None,
     ops_api: bool | None = None,
     announce: bool = True,
+    echo_runs: bool = False,
+    interruptible: bool = False,
 ) -> int:
     """Run a `Supervisor` in the foreground with the CLI's logging and signal handling (shared
-    by `start` and `execute`); return its exit code. Handlers are restored on the way out."""
+    by `start` and `execute`); return its exit code, or INTERRUPTED when `interruptible` and a
+    signal stopped it. Handlers are restored on the way out."""
     import pykka.debug
 
     from supervisor.cli import context
@@ -97,7 +108,12 @@ def run_supervised(
     }
     try:
         sup = Supervisor(
-            settings, subreaper=True, once=once, execute=execute, ops_api=ops_api
+            settings,
+            subreaper=True,
+            once=once,
+            execute=execute,
+            ops_api=ops_api,
+            echo_runs=echo_runs,
         )
         sup.start()
         if announce:
@@ -109,6 +125,8 @@ def run_supervised(
                 flush=True,
             )
         supervise(sup, latch, drain=drain)
+        if interruptible and latch.count:
+            return INTERRUPTED
         error = getattr(sup, "error", None)
         if sup.exit_code and error:
             print(f"supervisor stopped: {error}", file=sys.stderr)

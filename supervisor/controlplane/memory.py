@@ -92,6 +92,11 @@ class MemoryControlPlane:
         with self._lock:
             self._failures += [(failure, None if only is None else frozenset(only))] * count
 
+    def heal(self) -> None:
+        """End a simulated outage: drop the failures `fail_next` still holds."""
+        with self._lock:
+            self._failures.clear()
+
     def _enter(self, name: str) -> None:
         if self._closed:
             raise ControlPlaneError("memory: the control plane is closed")

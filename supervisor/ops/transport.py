@@ -159,6 +159,9 @@ class OpsHandler(BaseHTTPRequestHandler):
 
 class OpsHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
+    """Listen backlog: a burst of clients (a dashboard, a fleet of scripts) is queued by the
+    kernel, not left to SYN retries (the standard library's default of 5 stalls them ~1 s)."""
     timeout = 0.0
     """handle_request() never waits: serve() calls it only when a connection is ready."""
 

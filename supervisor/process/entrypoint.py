@@ -4,7 +4,7 @@ ENTRYPOINT is `path/to/file.py:func` (relative to the working directory) or `pac
 the function is called with the JSON object in SUPERVISOR_PARAMETERS as keyword arguments (an
 `async def` is run with asyncio). On failure: the traceback of the user's code, then a one-line
 reason as the last line of stderr; exit 2 for a bad entrypoint or parameters, 1 when user code
-raised.
+raised (the reason is also written to $SUPERVISOR_FAILURE_FILE: the run ends FAILED with it).
 Imports stay minimal: this runs in every entrypoint run's child before the user's code.
 """
 
@@ -20,7 +20,7 @@ import traceback
 from types import ModuleType
 from typing import Any, NoReturn
 
-from supervisor.process.names import PARAMETERS_VAR
+from supervisor.process.names import FAILURE_VAR, PARAMETERS_VAR
 
 USAGE = 2
 USER_ERROR = 1
@@ -33,6 +33,12 @@ def _fail(reason: str, error: BaseException | None = None, code: int = USAGE) ->
             tb = tb.tb_next
         traceback.print_exception(type(error), error, tb, file=sys.stderr)
     print(f"supervisor entrypoint: {reason}", file=sys.stderr, flush=True)
+    if code == USER_ERROR and os.environ.get(FAILURE_VAR):
+        try:
+            with open(os.environ[FAILURE_VAR], "w", encoding="utf-8") as handle:
+                handle.write(reason[:2000])
+        except OSError:
+            pass  # the run then ends CRASHED with the exit code: still explained in its log
     sys.exit(code)
 
 

@@ -28,6 +28,7 @@ class ExitResult:
     escalated: bool  # SIGKILL had to be sent
     leftovers: int  # processes still carrying the cookie after the final verify (must be 0)
     duration: float  # seconds from spawn to result
+    log_truncated: str | None = None  # where and why the run's log was cut (also in `message`)
 
 
 _SHELL_CODES = {

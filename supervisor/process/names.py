@@ -6,3 +6,7 @@ COOKIE_VAR = "SUPERVISOR_RUN_ID"
 
 PARAMETERS_VAR = "SUPERVISOR_PARAMETERS"
 """Holds an entrypoint run's parameters as a JSON object."""
+
+FAILURE_VAR = "SUPERVISOR_FAILURE_FILE"
+"""Where an entrypoint run's child writes the exception its user code raised (type: message),
+so the run ends FAILED with it rather than CRASHED with a bare exit code."""

@@ -4,6 +4,10 @@ Memory per run is bounded (one read plus at most MAX_LINE pending characters); a
 throttled by the pipe itself, since the child blocks while the pump is busy. Bytes that are not
 UTF-8 become U+FFFD. An escaped holder of the pipe cannot hang anything: the owner closes the
 read end (`force_close`) once the tree is ended and a short drain has passed.
+
+The log is written with one `os.write` per read. When it cannot be written (a full disk, an
+I/O error) the run goes on: the pipe is still drained, the rest of the output is dropped, one
+warning is logged and `truncated` says where the log was cut and why.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import codecs
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO
 
 from supervisor.process.loop import EpollLoop
@@ -28,20 +33,26 @@ class OutputReader:
         self,
         pipe: IO[bytes],
         pump: EpollLoop,
-        log_file: IO[str] | None,
+        log: LogFile | None,
         on_line: Callable[[str], None] | None,
         on_closed: Callable[[], None],
     ) -> None:
         self._pipe = pipe
         self._fd = pipe.fileno()
         self._pump = pump
-        self._log_file = log_file
+        self._log = log
+        self._pending = bytearray()
         self._on_line = on_line
         self._on_closed = on_closed
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
         self.closed = False
         os.set_blocking(self._fd, False)
+
+    @property
+    def truncated(self) -> str | None:
+        """Where and why the run's log was cut, or None when it holds all the output."""
+        return self._log.truncated if self._log is not None else None
 
     def start(self) -> None:
         self._pump.add(self._fd, self._readable)
@@ -70,9 +81,13 @@ class OutputReader:
             self._close()
             return 0
         self._feed(self._decoder.decode(data))
-        if self._log_file is not None:
-            self._log_file.flush()
+        self._write_pending()
         return len(data)
+
+    def _write_pending(self) -> None:
+        if self._log is not None and self._pending:
+            self._log.write(bytes(self._pending))
+        self._pending.clear()
 
     def _feed(self, text: str) -> None:
         text = self._partial + text
@@ -91,8 +106,8 @@ class OutputReader:
     def _emit(self, line: str) -> None:
         if line.endswith("\r"):
             line = line[:-1]
-        if self._log_file is not None:
-            self._log_file.write(line + "\n")
+        if self._log is not None and self._log.truncated is None:
+            self._pending += (line + "\n").encode("utf-8", "replace")
         if self._on_line is not None:
             try:
                 self._on_line(line)
@@ -108,10 +123,53 @@ class OutputReader:
         self._partial = ""
         if tail:
             self._emit_long(tail)
+        self._write_pending()
         self._pipe.close()
-        if self._log_file is not None:
-            try:
-                self._log_file.close()
-            except OSError as error:
-                log.warning("closing a run's log failed: %s", error)
+        if self._log is not None:
+            self._log.close()
         self._on_closed()
+
+
+class LogFile:
+    """A run's log file, appended to with raw writes; never raises once open."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self._run_id = run_id
+        self.written = 0
+        self.truncated: str | None = None
+        """Why and where the log was cut ("output truncated at N bytes: …"), or None."""
+        try:
+            self._fd: int | None = os.open(
+                path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+            self.written = os.fstat(self._fd).st_size
+        except OSError as error:
+            self._fd = None
+            self._cut(error)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and self._fd is not None and self.truncated is None:
+            try:
+                count = os.write(self._fd, view)
+            except OSError as error:
+                self._cut(error)
+                return
+            self.written += count
+            view = view[count:]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.close(fd)
+            except OSError as error:
+                self._cut(error)
+
+    def _cut(self, error: OSError) -> None:
+        if self.truncated is not None:
+            return
+        reason = error.strerror or str(error)
+        self.truncated = f"output truncated at {self.written} bytes: {reason} ({self.path})"
+        log.warning("run %s: %s; the rest of its output is dropped", self._run_id, self.truncated)

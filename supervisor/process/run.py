@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 import threading
@@ -125,6 +126,11 @@ class RunProcess:
             self._finish(result)
 
     def _finish(self, result: ExitResult) -> None:
+        truncated = self._output.truncated if self._output is not None else None
+        if truncated is not None:
+            result = dataclasses.replace(
+                result, message=f"{result.message}; {truncated}", log_truncated=truncated
+            )
         with self._lock:
             if self._result is not None:
                 return

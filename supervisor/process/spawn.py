@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
-from typing import IO
 
 from supervisor.process import runtime
 from supervisor.process.ending import TreeEnder
 from supervisor.process.exits import ExitResult
-from supervisor.process.output import OutputReader
+from supervisor.process.output import LogFile, OutputReader
 from supervisor.process.pidfds import Proc
 from supervisor.process.run import RunProcess
 from supervisor.process.spec import ProcessSpec
@@ -36,10 +35,9 @@ def start_process(
     if not spec.argv:
         run._start_failed("empty command")
         return run
-    log_file: IO[str] | None = None
+    # A log that cannot be opened or written never stops the run: it says so (LogFile.truncated).
+    log_file = LogFile(spec.log_path, spec.run_id) if spec.log_path is not None else None
     try:
-        if spec.log_path is not None:
-            log_file = open(spec.log_path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
         popen = subprocess.Popen(
             list(spec.argv),
             cwd=spec.cwd,

@@ -83,3 +83,43 @@ def test_a_wait_answer_to_running_is_proposed_again_after_its_delay(tmp_path, mo
         assert h.state(run) is StateType.RUNNING
     finally:
         h.sup.stop()
+
+
+def test_health_says_steadily_since_when_the_control_plane_is_down_then_recovers(tmp_path):
+    h = start_harness(tmp_path, [{"name": "job", "command": ["prog"], "interval": 5}])
+    try:
+        run = h.create_run("job")
+        h.sup.nudge()
+        process = h.process(run)
+        h.wait_state(run, StateType.RUNNING)
+        assert h.sup.health() == (True, "ok")
+        # Given the control plane goes down (every call fails) and a run ends meanwhile
+        h.plane.fail_next(100_000, ControlPlaneUnavailable("database is locked"))
+        down_at = h.clock.now()
+        process.exit(0)
+        reporter = lambda: h.sup.board.get("state-reporter")  # noqa: E731
+        wait_until(lambda: reporter()["owns"].get("pending") == 1, message="report held back")
+        # When 60 s pass, health is asked every second
+        answers = set()
+        for _ in range(60):
+            h.advance(1.0)
+            answers.add(h.sup.health())
+        # Then it said one steady thing: unavailable since the outage began, 1 report queued
+        assert len(answers) == 1, answers
+        ok, reason = answers.pop()
+        assert not ok
+        assert reason.startswith("control plane unavailable since ")
+        assert reason.endswith(", 1 reports queued")
+        since = reason.removeprefix("control plane unavailable since ").split(",")[0]
+        assert since == f"{down_at:%Y-%m-%d %H:%M:%S}Z"
+        # And once the control plane is back and the report has landed, it is healthy again
+        h.plane.heal()
+        for _ in range(60):
+            if h.sup.health()[0]:
+                break
+            h.advance(1.0)
+        assert h.sup.health() == (True, "ok")
+        assert h.state(run) is StateType.COMPLETED
+    finally:
+        h.plane.heal()
+        h.sup.stop()

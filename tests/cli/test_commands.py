@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from supervisor.controlplane.local import LocalControlPlane
 from supervisor.models import State, StateType
@@ -46,6 +46,7 @@ def test_deployments_lists_the_config_before_any_supervisor_ran(cli):
     by_name = {row.split()[0]: row for row in rows}
     assert set(by_name) == {"ticker", "adhoc"}
     assert "cron 0 3 1 1 * (Europe/Paris)" in by_name["ticker"]
+    assert "-01-01 03:00:00+01:00" in by_name["ticker"]  # next run in the schedule's own zone
     assert "on demand" in by_name["adhoc"] and by_name["adhoc"].endswith("no")
 
     as_json = cli("deployments", "--json")
@@ -214,4 +215,75 @@ def test_ctrl_c_ends_a_follow_quietly_with_130(cli):
                 follower.kill()
                 follower.wait()
         out.join()
-        assert follower.stderr is not None and follower.stderr.read() == ""
+        assert follower.stderr is not None
+        # the run was never started: the one line saying so, nothing about the interrupt
+        assert follower.stderr.read().endswith("; waiting\n")
+
+
+def _says_waiting_then_exits_130_on_ctrl_c(cli: Cli, *argv: str, run_id: uuid.UUID) -> str:
+    with cli.popen(*argv) as waiter:
+        try:
+            err = StreamReader(waiter.stderr)  # type: ignore[arg-type]
+            wait_until(lambda: "; waiting" in err.text(), timeout=30, message="the waiting line")
+            waiter.send_signal(signal.SIGINT)
+            assert waiter.wait(timeout=30) == 130
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.wait()
+        text = err.join()
+    lines = [ln for ln in text.splitlines() if "; waiting" in ln]
+    assert len(lines) == 1, text
+    assert lines[0].startswith(f"run {run_id} is scheduled for 2100-01-01 ")
+    assert "Traceback" not in text
+    return text
+
+
+def test_execute_on_a_future_run_says_it_waits_and_ctrl_c_exits_130(cli):
+    plane = plane_of(cli)
+    try:
+        run_id = plane.create_run("adhoc", {}, datetime(2100, 1, 1, 12, tzinfo=UTC)).id
+        _says_waiting_then_exits_130_on_ctrl_c(cli, "execute", str(run_id), run_id=run_id)
+    finally:
+        plane.close()
+
+
+def test_logs_follow_on_a_run_not_started_says_it_waits(cli):
+    plane = plane_of(cli)
+    try:
+        run_id = plane.create_run("adhoc", {}, datetime(2100, 1, 1, 12, tzinfo=UTC)).id
+        _says_waiting_then_exits_130_on_ctrl_c(cli, "logs", "--follow", str(run_id), run_id=run_id)
+    finally:
+        plane.close()
+
+
+def test_runs_of_an_unknown_deployment_exit_1_naming_it(cli):
+    result = cli("runs", "--deployment", "nosuch")
+    assert result.code == 1
+    assert result.error_line.startswith("runs: no deployment named 'nosuch' in ")
+    assert cli("runs", "--deployment", "adhoc").code == 0
+
+
+def test_run_at_a_time_far_in_the_past_is_refused(cli):
+    result = cli("run", "adhoc", "--at", "1970-01-01T00:00Z")
+    assert result.code == 2
+    assert result.error_line.startswith(
+        "run: --at '1970-01-01T00:00Z' is more than a day in the past"
+    )
+    a_moment_ago = cli("run", "adhoc", "--at", datetime.now(UTC).isoformat())
+    assert a_moment_ago.code == 0, a_moment_ago.stderr
+
+
+def test_runs_are_listed_by_scheduled_time_latest_first_as_help_says(cli):
+    assert "latest scheduled time first" in cli("runs", "--help").stdout
+    plane = plane_of(cli)
+    try:
+        now = datetime.now(UTC)
+        ran = plane.create_run("adhoc", {}, now - timedelta(hours=1)).id
+        to_running(plane, ran)
+        later = plane.create_run("adhoc", {}, now + timedelta(days=1)).id
+        newer = plane.create_run("adhoc", {}, now - timedelta(minutes=1)).id
+    finally:
+        plane.close()
+    listed = json.loads(cli("runs", "--json").stdout)
+    assert [r["id"] for r in listed] == [str(later), str(newer), str(ran)]

@@ -104,3 +104,32 @@ def test_an_argparse_error_exits_2_without_a_traceback(cli):
     result = cli("runs", "--limit", "0")
     assert result.code == 2
     assert "Traceback" not in result.stderr and "--limit" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["runs", "--limit", "99999999999999999999999"],
+        ["start", "--drain", "1e308"],
+    ],
+)
+def test_numbers_too_large_to_use_exit_2_naming_the_option(cli, argv):
+    result = cli(*argv)
+    assert result.code == 2
+    assert argv[1] in result.stderr and "at most" in result.stderr
+    assert "Traceback" not in result.stderr and "Overflow" not in result.stderr
+
+
+def test_an_empty_database_variable_exits_2_naming_it(cli):
+    result = cli("runs", SUPERVISOR_DATABASE="")
+    assert result.code == 2
+    assert "supervisor.database: must not be empty" in result.error_line
+    assert "from $SUPERVISOR_DATABASE" in result.error_line
+
+
+def test_a_log_dir_that_is_a_file_exits_2_naming_the_field(cli):
+    (cli.root / "afile").write_text("")
+    cli.config.write_text(cli.config.read_text().replace(".supervisor/logs", "afile"))
+    result = cli("start", "--once")
+    assert result.code == 2
+    assert "supervisor.log_dir: is a file, not a directory" in result.error_line

@@ -59,3 +59,34 @@ def test_start_with_a_bad_config_exits_2(cli):
     result = cli("start")
     assert result.code == 2
     assert "supervisor.name" in result.error_line and "a/b" in result.error_line
+
+
+def test_a_second_start_of_the_same_name_exits_1_naming_the_database_and_name(cli):
+    with started(cli) as (proc, _err):
+        second = cli("start")
+        assert second.code == 1
+        line = second.error_line
+        assert f"supervisor 'cli-test' is already running on database {cli.database}" in line
+        assert f"pid {proc.pid}" in line
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def _chatty_run_under_start_once(cli: Cli, *flags: str) -> str:
+    """Stderr of `start --once` that runs one run printing a marker line."""
+    marker = "chatty-run-output-line"
+    cli.config.write_text(cli.config.read_text().replace("print('hi')", f"print('{marker}')"))
+    run_id = cli("run", "adhoc").stdout.strip()
+    done = cli("start", "--once", *flags)
+    assert done.code == 0, done.stderr
+    assert cli("logs", run_id).stdout == f"{marker}\n"  # the output is in the run's log
+    return done.stderr
+
+
+def test_run_output_stays_out_of_the_daemon_log_unless_echo_runs(cli):
+    quiet = _chatty_run_under_start_once(cli)
+    assert "chatty-run-output-line" not in quiet
+    assert "Completed" in quiet  # lifecycle lines are still logged
+    echoed = _chatty_run_under_start_once(cli, "--echo-runs")
+    assert "chatty-run-output-line" in echoed

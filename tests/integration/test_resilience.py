@@ -90,8 +90,12 @@ def test_a_locked_database_delays_state_reports_but_loses_none(tmp_path: Path):
             30,
             message="the reporter saw the lock",
         )
+        ok, reason = sup.health()
+        assert not ok and reason.startswith("control plane unavailable since ")
+        assert reason.endswith(", 1 reports queued")
         blocker.rollback()
         final = wait_terminal(plane, run, timeout=30)
+        wait_until(lambda: sup.health() == (True, "ok"), 30, message="healthy again")
     finally:
         blocker.close()
         sup.stop()
@@ -133,3 +137,35 @@ def test_a_poller_that_raises_is_restarted_and_the_system_keeps_serving(tmp_path
     finally:
         sup.stop()
         plane.close()
+
+
+def test_a_second_supervisor_of_the_same_name_is_refused_and_leaves_the_live_ones_runs(
+    tmp_path: Path,
+):
+    from supervisor.errors import SupervisorAlreadyRunning
+    from supervisor.system import Supervisor
+
+    settings = settings_for(
+        tmp_path, [{"name": "nap", "command": python("import signal; signal.pause()")}]
+    )
+    plane = LocalControlPlane(settings.supervisor.database)
+    plane.register_deployments(settings.deployments)
+    runs = [plane.create_run("nap") for _ in range(3)]
+    first = started(settings)
+    try:
+        wait_until(
+            lambda: all(plane.read_run(r.id).state.type is StateType.RUNNING for r in runs), 20
+        )
+        # When a second supervisor with the same name starts on the same database
+        second = Supervisor(settings)
+        with pytest.raises(SupervisorAlreadyRunning, match="'it' is already running on"):
+            second.start()
+        # Then the live supervisor's runs are untouched: still RUNNING, processes alive
+        assert all(plane.read_run(r.id).state.type is StateType.RUNNING for r in runs)
+        assert len(leaks.processes_of_session()) == 3
+        assert len(first.runs_in_flight()) == 3
+    finally:
+        first.stop()
+    # And once the first has stopped, the name is free again
+    again = started(settings)
+    again.stop()

@@ -191,3 +191,38 @@ def test_an_entrypoint_gets_its_parameters_as_keyword_arguments(tmp_path: Path):
     assert final.state.type is StateType.COMPLETED, final.state.message
     log = (settings.supervisor.log_dir / f"{run.id}.log").read_text()
     assert log.count("hello world from greet") == 2
+
+
+def test_an_entrypoint_that_raises_is_failed_and_one_killed_by_a_signal_is_crashed(
+    tmp_path: Path,
+):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "jobs.py").write_text(
+        "import os, signal\n"
+        "def boom():\n"
+        "    raise ValueError('bad input row 7')\n"
+        "def die():\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "def leave():\n"
+        "    raise SystemExit(3)\n"
+    )
+    deployments = [
+        {"name": name, "entrypoint": f"flows/jobs.py:{name}", "cwd": str(tmp_path)}
+        for name in ("boom", "die", "leave")
+    ]
+    settings = settings_for(tmp_path, deployments)
+    plane = LocalControlPlane(settings.supervisor.database)
+    plane.register_deployments(settings.deployments)
+    runs = {name: plane.create_run(name) for name in ("boom", "die", "leave")}
+    sup = started(settings)
+    try:
+        done = {name: wait_terminal(plane, run) for name, run in runs.items()}
+    finally:
+        sup.stop()
+    assert done["boom"].state.type is StateType.FAILED, done["boom"].state
+    assert "ValueError: bad input row 7" in done["boom"].state.message
+    assert done["die"].state.type is StateType.CRASHED
+    assert "SIGKILL" in done["die"].state.message
+    assert done["leave"].state.type is StateType.CRASHED  # an exit code, not an exception
+    assert done["leave"].exit_code == 3

@@ -105,3 +105,41 @@ def test_connections_reset_at_once_do_not_wedge_the_server(view: FakeView) -> No
     stopping.start()
     stopping.join(10)
     assert not stopping.is_alive()
+
+
+def test_a_burst_of_connections_is_queued_not_dropped(view: FakeView) -> None:
+    """Bound but not accepting (the serving thread busy): 100 connects all complete at once.
+
+    A listen backlog of 5 completes 6 and leaves the rest to SYN retries (~1 s each)."""
+    from supervisor.ops.auth import BearerAuth
+    from supervisor.ops.guard import Guard
+    from supervisor.ops.routes import Router
+    from supervisor.ops.transport import OpsHTTPServer
+
+    router = Router(view, BearerAuth(None), Guard(2.0))
+    server = OpsHTTPServer(("127.0.0.1", 0), socket.AF_INET, router, 1024)
+    clients = []
+    try:
+        for _ in range(100):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.connect_ex(server.server_address)
+            clients.append(sock)
+
+        def connected() -> int:
+            return sum(1 for s in clients if _is_connected(s))
+
+        wait_until(lambda: connected() == 100, timeout=5, interval=0.01,
+                   message="100 connections queued")
+    finally:
+        for sock in clients:
+            sock.close()
+        server.server_close()
+
+
+def _is_connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from supervisor.process.loop import EpollLoop
-from supervisor.process.output import MAX_LINE, OutputReader
+from supervisor.process.output import MAX_LINE, LogFile, OutputReader
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ class Pipe:
         read_fd, self.write_fd = os.pipe()
         self.lines: list[str] = []
         self.closed = threading.Event()
-        log_file = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+        log_file = LogFile(log_path, "run-1") if log_path else None
         self.reader = OutputReader(
             os.fdopen(read_fd, "rb", buffering=0),
             pump,
@@ -87,3 +87,13 @@ def test_a_failing_callback_does_not_stop_the_pump(pump):
     os.close(write_fd)
     assert closed.wait(10)
     assert Pipe(pump).close_writer() == []  # the pump still serves others
+
+
+def test_a_log_that_cannot_be_opened_is_cut_at_0_and_the_output_still_drains(pump, tmp_path):
+    missing = tmp_path / "gone" / "run.log"
+    pipe = Pipe(pump, missing)
+    pipe.write(b"still read\n")
+    assert pipe.close_writer() == ["still read"]
+    assert pipe.reader.truncated == (
+        f"output truncated at 0 bytes: No such file or directory ({missing})"
+    )

@@ -102,9 +102,14 @@ def test_output_goes_to_the_callback_and_is_appended_to_the_log(tmp_path):
     assert text(log) == "earlier\n" + "".join(line + "\n" for line in expected)
 
 
-def test_an_unwritable_log_path_cannot_start(tmp_path):
-    result = Started(("true",), log_path=tmp_path / "no" / "run.log").result()
-    assert result.reason is ExitReason.START_FAILED
+def test_an_unwritable_log_path_never_stops_the_run_and_is_said(tmp_path):
+    path = tmp_path / "no" / "run.log"
+    result = Started(("true",), log_path=path).result()
+    assert result.reason is ExitReason.EXITED and result.returncode == 0
+    assert result.log_truncated == (
+        f"output truncated at 0 bytes: No such file or directory ({path})"
+    )
+    assert result.message.endswith(f"; {result.log_truncated}")
 
 
 @pytest.mark.slow
