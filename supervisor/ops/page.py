@@ -9,6 +9,7 @@ markup could not run (the script never builds markup from data in the first plac
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib import resources
 
 from supervisor.ops.responses import Request, Response
@@ -27,6 +28,7 @@ ASSETS = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 
 
@@ -46,5 +48,8 @@ def asset(path: str) -> Response:
     return Response(200, _read(name), content_type, headers)
 
 
-def static(router: object, request: Request, params: dict[str, str]) -> Response:
-    return asset(request.target.partition("?")[0])
+def static(path: str) -> Callable[[object, Request, dict[str, str]], Response]:
+    """The route handler of one asset."""
+    if path not in ASSETS:
+        raise KeyError(path)
+    return lambda router, request, params: asset(path)

@@ -191,8 +191,9 @@ ENDPOINTS: tuple[tuple[str, dict[str, Handler]], ...] = (
     ("/metrics", {"GET": metrics}),
     ("/shutdown", {"POST": shutdown}),
     ("/nudge", {"POST": nudge}),
-    ("/dashboard.js", {"GET": page.static}),
-    ("/dashboard.css", {"GET": page.static}),
+    ("/dashboard.js", {"GET": page.static("/dashboard.js")}),
+    ("/dashboard.css", {"GET": page.static("/dashboard.css")}),
+    ("/favicon.svg", {"GET": page.static("/favicon.svg")}),
 )
 ROUTES = tuple(
     (re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))), methods)
