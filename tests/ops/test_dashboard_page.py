@@ -104,3 +104,15 @@ def test_the_script_never_builds_markup_from_strings() -> None:
                        r"new Function|setAttribute\(\s*['\"]on", script)
     assert sinks == []
     assert "document.cookie" not in script
+
+
+def test_a_missing_browser_skips_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.ops import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv(browser.REQUIRED_VAR, "required")
+    with pytest.raises(pytest.fail.Exception, match="/nonexistent/chromium is missing"):
+        next(browser.chrome())
+    monkeypatch.delenv(browser.REQUIRED_VAR)
+    with pytest.raises(pytest.skip.Exception, match="SUPERVISOR_BROWSER_TESTS=required"):
+        next(browser.chrome())
