@@ -32,6 +32,7 @@ TOKEN_ENV = "DASHBOARD_TEST_TOKEN"
 XSS = "<img src=x onerror=alert(1)>"
 OUTPUT = "<b>not bold</b><script>alert(2)</script><img src=x onerror=alert(3)>"
 TIMEOUT = 300
+TREE = ["sh -c sleep 60 & sleep 61 & wait", "sleep 60", "sleep 61"]
 
 
 @pytest.fixture
@@ -160,17 +161,17 @@ def test_a_cancel_from_the_page_ends_the_runs_whole_tree(browser: Any,
             const card = document.querySelector('#inflight .run');
             if (!card) return null;
             const bar = card.querySelector('progress');
+            const rows = [...card.querySelectorAll('tr.process')];
             return {id: card.dataset.run, max: bar ? bar.max : null,
-                    pids: [...card.querySelectorAll('tr.process')]
-                      .map(row => Number(row.cells[0].textContent))};
+                    pids: rows.map(row => Number(row.cells[0].textContent)),
+                    commands: rows.map(row => row.cells[1].textContent).sort()};
         """)
-        return found if found and len(found["pids"]) == 3 else None
+        return found if found and found["commands"] == TREE else None
 
     shown = wait_until(card, timeout=20, message="the run's three processes in the page")
     assert shown["max"] == TIMEOUT
     processes = [psutil.Process(pid) for pid in shown["pids"]]
-    commands = sorted(" ".join(p.cmdline()) for p in processes)
-    assert commands == ["sh -c sleep 60 & sleep 61 & wait", "sleep 60", "sleep 61"]
+    assert sorted(" ".join(p.cmdline()) for p in processes) == TREE
 
     click(browser, f"//div[@data-run='{shown['id']}']//button[.='Cancel']")
     finished_run(browser, "tree", "Cancelled")
@@ -190,6 +191,15 @@ def test_names_with_markup_render_as_text(browser: Any, system: Supervisor) -> N
     names = browser.execute_script(
         "return [...document.querySelectorAll('.deployment-name')].map(c => c.textContent)")
     assert XSS in names
+
+    # Pausing it from the page reaches the control plane under its exact name, and back.
+    row = f"//table[@id='deployments']//tr[@data-deployment='{XSS}']"
+    click(browser, f"{row}//button[.='Pause']")
+    wait_until(lambda: [d["paused"] for d in system.deployments() if d["name"] == XSS] == [True],
+               message="the deployment paused")
+    click(browser, f"{row}//button[.='Resume']")
+    wait_until(lambda: [d["paused"] for d in system.deployments() if d["name"] == XSS] == [False],
+               message="the deployment resumed")
     Select(browser.find_element(By.ID, "filter-deployment")).select_by_visible_text(XSS)
     wait_until(lambda: {r["deployment"] for r in history(browser)} == {XSS},
                message="only the filtered deployment's runs")
