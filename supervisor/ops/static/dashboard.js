@@ -140,10 +140,14 @@ function drawInFlight(runs) {
     return;
   }
   const cards = runs.map((run) => {
-    const elapsed = between(run.start_time, null);
+    // Until RUNNING is reported the run has no start time, but its processes have.
+    const created = (run.tree || []).map((p) => p.create_time).filter((t) => t);
+    const start = run.start_time ||
+      (created.length ? new Date(Math.min(...created) * 1000).toISOString() : null);
+    const elapsed = between(start, null);
     const head = el("div", { className: "run-head" },
       stateBadge(run.state), el("strong", {}, run.deployment), el("code", {}, run.id),
-      el("span", { className: "muted" }, `started ${when(run.start_time)}`),
+      el("span", { className: "muted" }, `started ${when(start)}`),
       el("span", { className: "elapsed" }, `elapsed ${duration(elapsed)}`));
     if (run.timeout && elapsed !== null) {
       const bar = el("progress", { max: run.timeout, value: Math.min(elapsed, run.timeout) });
