@@ -24,7 +24,7 @@ from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.supervisor_actor import SupervisorActor
 from actors.timers import Scheduler, ThreadScheduler
 from supervisor.controlplane.port import ControlPlane
-from supervisor.errors import SupervisorAlreadyRunning, SupervisorError
+from supervisor.errors import DeploymentNotFound, SupervisorAlreadyRunning, SupervisorError
 from supervisor.lease import hold_lease, lease_path
 from supervisor.metrics import Metrics
 from supervisor.models import StateType
@@ -262,6 +262,7 @@ class Supervisor:
             owns = {key: resolve(value) for key, value in node["owns"].items()}
             run = dict(owns.get("run") or {})
             run.update(pid=owns.get("pid"), commit=owns.get("commit"), phase=owns.get("phase"))
+            run["timeout"] = self._timeout(run.get("deployment"))
             tree = owns.get("tree")
             run["tree"] = tree if isinstance(tree, list) else []  # [] if it ended as we looked
             runs.append(run)
@@ -271,9 +272,7 @@ class Supervisor:
         return next((r for r in self.runs_in_flight() if r.get("id") == str(run_id)), None)
 
     def cancel_run(self, run_id: uuid.UUID, by: str = "the ops API") -> dict[str, Any]:
-        if self._control_plane is None:
-            raise SupervisorError("the supervisor is not running")
-        run = self._control_plane.request_cancel(run_id)
+        run = self._plane().request_cancel(run_id)
         if run.state.type is StateType.CANCELLING:
             self._tell_root(CancelRequested(run_id, by))
         return run.to_json()
@@ -283,6 +282,43 @@ class Supervisor:
 
     def nudge(self) -> None:
         self._tell_root(PollNow())
+
+    def deployments(self) -> list[dict[str, Any]]:
+        return [
+            {**info.model_dump(mode="json"), "timeout": self._timeout(info.name)}
+            for info in self._plane().read_deployments()
+        ]
+
+    def recent_runs(
+        self, deployment: str | None, state: StateType | None, limit: int
+    ) -> list[dict[str, Any]]:
+        states = None if state is None else (state,)
+        found = self._plane().read_runs(deployment=deployment, states=states, limit=limit)
+        return [run.to_json() for run in found]
+
+    def run_now(self, deployment: str) -> dict[str, Any]:
+        if self.settings.deployment(deployment) is None:
+            raise DeploymentNotFound(f"no deployment named {deployment!r} on {self.name!r}")
+        run = self._plane().create_run(deployment)
+        self.nudge()
+        return run.to_json()
+
+    def set_paused(self, deployment: str, paused: bool) -> dict[str, Any]:
+        self._plane().set_paused(deployment, paused)
+        return next(d for d in self.deployments() if d["name"] == deployment)
+
+    def run_log(self, run_id: uuid.UUID) -> tuple[Path, bool]:
+        ended = self._plane().read_run(run_id).state.type.is_terminal
+        return self.settings.supervisor.log_dir / f"{run_id}.log", ended
+
+    def _plane(self) -> ControlPlane:
+        if self._control_plane is None:
+            raise SupervisorError("the supervisor is not running")
+        return self._control_plane
+
+    def _timeout(self, deployment: Any) -> float | None:
+        found = self.settings.deployment(deployment) if isinstance(deployment, str) else None
+        return found.timeout if found is not None else None
 
 
 __all__ = ["Supervisor"]

@@ -10,65 +10,39 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
 import pykka
 
-from supervisor.errors import ControlPlaneUnavailable, RunNotFound, SupervisorError
+from supervisor.errors import (
+    ControlPlaneUnavailable,
+    DeploymentNotFound,
+    RunNotFound,
+    SupervisorError,
+)
+from supervisor.ops import deployments, page, runlog
 from supervisor.ops.auth import BearerAuth
 from supervisor.ops.guard import Busy, Guard
+from supervisor.ops.responses import (
+    JSON,
+    Request,
+    Response,
+    authorized,
+    error,
+    json_response,
+    run_id_of,
+    shown,
+)
 from supervisor.ops.view import SystemView
+
+__all__ = ["JSON", "Request", "Response", "Router", "error"]
 
 logger = logging.getLogger("supervisor.ops")
 
-JSON = "application/json"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CANCELLED_BY = "ops API"
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    target: str
-    """The request target as sent: path and optional query."""
-    authorization: str | None = None
-    """The Authorization header, the only one a route reads."""
-    body: bytes = b""
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = JSON
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def _jsonable(value: Any) -> Any:
-    """What the view hands over unconverted (a datetime, a UUID, a Path) is shown, not a 500."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-def json_response(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    return Response(status, json.dumps(data, default=_jsonable).encode() + b"\n", JSON, headers)
-
-
-def error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    return json_response(status, {"error": message}, headers)
-
-
-def _shown(text: str) -> str:
-    """User input echoed in an error, cut short."""
-    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 Handler = Callable[["Router", Request, dict[str, str]], Response]
@@ -94,11 +68,11 @@ class Router:
             if handler is None:
                 allowed = ", ".join(sorted(methods))
                 return error(
-                    405, f"{request.method} is not allowed on {_shown(path)} (allowed: {allowed})",
+                    405, f"{request.method} is not allowed on {shown(path)} (allowed: {allowed})",
                     (("Allow", allowed),),
                 )
             return self._safely(handler, request, match.groupdict())
-        return error(404, f"no such endpoint: {_shown(path)} (see GET / for the list)")
+        return error(404, f"no such endpoint: {shown(path)} (see GET / for the list)")
 
     def _safely(self, handler: Handler, request: Request, params: dict[str, str]) -> Response:
         try:
@@ -107,6 +81,8 @@ class Router:
             return error(503, f"supervisor busy or unavailable: {exc}", (("Retry-After", "1"),))
         except RunNotFound as exc:
             return error(404, str(exc) or "no such run")
+        except DeploymentNotFound as exc:
+            return error(404, str(exc) or "no such deployment")
         except SupervisorError as exc:  # a known failure (not running, bad database): not a bug
             logger.warning("ops API: %s %s: %s", request.method, request.target, exc)
             return error(503, f"{type(exc).__name__}: {exc}")
@@ -118,17 +94,16 @@ class Router:
         return self.guard.call(fn, what)
 
 
-def _run_id(params: dict[str, str]) -> uuid.UUID | Response:
-    text = params["id"]
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return error(400, f"not a run id: {_shown(text)} (expected a UUID)")
-
-
 def index(router: Router, request: Request, params: dict[str, str]) -> Response:
+    """A browser gets the dashboard; a script gets the list of endpoints."""
+    if page.wants_page(request):
+        return page.asset("/")
     endpoints = [f"{m} {p}" for p, ms in ENDPOINTS for m in ms]
-    return json_response(200, {"name": router.view.name, "endpoints": endpoints})
+    actions = "token" if router.auth.configured else "off"
+    return json_response(
+        200, {"name": router.view.name, "endpoints": endpoints, "actions": actions},
+        (("Vary", "Accept"),),
+    )
 
 
 def health(router: Router, request: Request, params: dict[str, str]) -> Response:
@@ -148,7 +123,7 @@ def runs(router: Router, request: Request, params: dict[str, str]) -> Response:
 
 
 def run(router: Router, request: Request, params: dict[str, str]) -> Response:
-    run_id = _run_id(params)
+    run_id = run_id_of(params)
     if isinstance(run_id, Response):
         return run_id
     found = router.call(lambda: router.view.run_in_flight(run_id), "run")
@@ -159,14 +134,6 @@ def run(router: Router, request: Request, params: dict[str, str]) -> Response:
 
 def metrics(router: Router, request: Request, params: dict[str, str]) -> Response:
     return Response(200, router.call(router.view.metrics.render, "metrics"), METRICS_TYPE)
-
-
-def _authorized(router: Router, request: Request) -> Response | None:
-    denied = router.auth.check(request.authorization)
-    if denied is None:
-        return None
-    extra = (("WWW-Authenticate", 'Bearer realm="supervisor"'),) if denied.status == 401 else ()
-    return error(denied.status, denied.error, extra)
 
 
 def _cancelled_by(body: bytes) -> str | Response:
@@ -183,10 +150,10 @@ def _cancelled_by(body: bytes) -> str | Response:
 
 
 def cancel(router: Router, request: Request, params: dict[str, str]) -> Response:
-    denied = _authorized(router, request)
+    denied = authorized(router.auth, request)
     if denied is not None:
         return denied
-    run_id = _run_id(params)
+    run_id = run_id_of(params)
     if isinstance(run_id, Response):
         return run_id
     by = _cancelled_by(request.body)
@@ -196,7 +163,7 @@ def cancel(router: Router, request: Request, params: dict[str, str]) -> Response
 
 
 def shutdown(router: Router, request: Request, params: dict[str, str]) -> Response:
-    denied = _authorized(router, request)
+    denied = authorized(router.auth, request)
     if denied is not None:
         return denied
     router.call(router.view.shutdown, "shutdown")
@@ -215,11 +182,20 @@ ENDPOINTS: tuple[tuple[str, dict[str, Handler]], ...] = (
     ("/runs", {"GET": runs}),
     ("/runs/{id}", {"GET": run}),
     ("/runs/{id}/cancel", {"POST": cancel}),
+    ("/runs/{id}/log", {"GET": runlog.run_log}),
+    ("/history", {"GET": deployments.history}),
+    ("/deployments", {"GET": deployments.listing}),
+    ("/deployments/{name}/run", {"POST": deployments.run_now}),
+    ("/deployments/{name}/pause", {"POST": deployments.pause}),
+    ("/deployments/{name}/resume", {"POST": deployments.resume}),
     ("/metrics", {"GET": metrics}),
     ("/shutdown", {"POST": shutdown}),
     ("/nudge", {"POST": nudge}),
+    ("/dashboard.js", {"GET": page.static("/dashboard.js")}),
+    ("/dashboard.css", {"GET": page.static("/dashboard.css")}),
+    ("/favicon.svg", {"GET": page.static("/favicon.svg")}),
 )
 ROUTES = tuple(
-    (re.compile(re.escape(path).replace(re.escape("{id}"), "(?P<id>[^/]+)")), methods)
+    (re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))), methods)
     for path, methods in ENDPOINTS
 )

@@ -1,8 +1,8 @@
 """OpsServer: the ops API of one supervisor, served on a daemon thread.
 
-Why no framework: nine small routes, one process, loopback by default — the standard library's
-`ThreadingHTTPServer` does it with no dependency (plumbing in transport.py, endpoints in
-routes.py).
+Why no framework: small routes and one static page, one process, loopback by default — the
+standard library's `ThreadingHTTPServer` does it with no dependency (plumbing in transport.py,
+endpoints in routes.py).
 """
 
 from __future__ import annotations

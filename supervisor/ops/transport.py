@@ -83,6 +83,7 @@ class OpsHandler(BaseHTTPRequestHandler):
                 self.path,
                 self.headers.get("Authorization"),
                 body,
+                self.headers.get("Accept", ""),
             )
             self._write(self.server.router.handle(request), head=method == "HEAD")
 
@@ -126,6 +127,7 @@ class OpsHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in response.headers:
             self.send_header(name, value)
         if self.close_connection:
@@ -145,6 +147,7 @@ class OpsHandler(BaseHTTPRequestHandler):
         self.send_response(code, message)
         self.send_header("Content-Type", JSON)
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):

@@ -10,7 +10,10 @@ import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from supervisor.metrics import Metrics
+    from supervisor.models import StateType
 
 
 class SystemView(Protocol):
@@ -29,8 +32,8 @@ class SystemView(Protocol):
 
     def runs_in_flight(self) -> list[dict[str, Any]]:
         """Each: id, deployment, state {type, name, message, timestamp}, parameters,
-        scheduled_time, start_time, pid, commit, tree: [{pid, ppid, command, cpu_percent, rss,
-        create_time, status}]."""
+        scheduled_time, start_time, pid, commit, timeout (s or None),
+        tree: [{pid, ppid, command, cpu_percent, rss, create_time, status}]."""
         ...
 
     def run_in_flight(self, run_id: uuid.UUID) -> dict[str, Any] | None:
@@ -48,4 +51,27 @@ class SystemView(Protocol):
 
     def nudge(self) -> None:
         """Poll at once (scheduled runs and cancellations)."""
+        ...
+
+    def deployments(self) -> list[dict[str, Any]]:
+        """Each: name, schedule, next_run_time, paused, tags, timeout (s or None)."""
+        ...
+
+    def recent_runs(
+        self, deployment: str | None, state: StateType | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Runs newest first, as the control plane has them (Run JSON)."""
+        ...
+
+    def run_now(self, deployment: str) -> dict[str, Any]:
+        """Create a run due now and poll at once; return its JSON. Raises DeploymentNotFound."""
+        ...
+
+    def set_paused(self, deployment: str, paused: bool) -> dict[str, Any]:
+        """Pause or resume a deployment's schedule; return it as `deployments` lists it."""
+        ...
+
+    def run_log(self, run_id: uuid.UUID) -> tuple[Path, bool]:
+        """Where the run's output is written, and whether the run has ended. Raises
+        RunNotFound."""
         ...

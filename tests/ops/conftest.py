@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from supervisor.ops.server import OpsServer
+from tests.ops.browser import chrome
 from tests.ops.fakes import FakeView
 
 TOKEN = "s3cret-token"
@@ -68,3 +70,9 @@ def refused_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium shared by every dashboard test of the session."""
+    yield from chrome()

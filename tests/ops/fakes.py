@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from actors.board import StatusBoard
-from supervisor.errors import RunNotFound
+from supervisor.errors import DeploymentNotFound, RunNotFound
 from supervisor.metrics import Metrics
+from supervisor.models import StateType
 
 RUN_ID = uuid.UUID("6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5")
 STARTED = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -71,6 +73,15 @@ class FakeView:
         """While set, every call waits on `release` (a busy actor)."""
         self.release = threading.Event()
         self.fail: Exception | None = None
+        self.deployment_list: list[dict[str, Any]] = [
+            {"name": "nightly", "schedule": "every 60s", "next_run_time": STARTED.isoformat(),
+             "paused": False, "tags": [], "timeout": 600.0},
+        ]
+        self.history: list[dict[str, Any]] = [a_run()]
+        self.created: list[str] = []
+        self.log_dir = Path("/nonexistent")
+        """Where `run_log` says logs are (a test points it at its tmp_path)."""
+        self.ended: set[uuid.UUID] = set()
 
     def _enter(self) -> None:
         if self.stall.is_set():
@@ -110,3 +121,40 @@ class FakeView:
     def nudge(self) -> None:
         self._enter()
         self.nudged.set()
+
+    def deployments(self) -> list[dict[str, Any]]:
+        self._enter()
+        return self.deployment_list
+
+    def recent_runs(
+        self, deployment: str | None, state: StateType | None, limit: int
+    ) -> list[dict[str, Any]]:
+        self._enter()
+        return [
+            run for run in self.history
+            if deployment in (None, run["deployment"]) and state in (None, run["state"]["type"])
+        ][:limit]
+
+    def _deployment(self, name: str) -> dict[str, Any]:
+        found = next((d for d in self.deployment_list if d["name"] == name), None)
+        if found is None:
+            raise DeploymentNotFound(f"no deployment named {name!r}")
+        return found
+
+    def run_now(self, deployment: str) -> dict[str, Any]:
+        self._enter()
+        self._deployment(deployment)
+        self.created.append(deployment)
+        return {**a_run(uuid.uuid4()), "deployment": deployment}
+
+    def set_paused(self, deployment: str, paused: bool) -> dict[str, Any]:
+        self._enter()
+        found = self._deployment(deployment)
+        found["paused"] = paused
+        return found
+
+    def run_log(self, run_id: uuid.UUID) -> tuple[Path, bool]:
+        self._enter()
+        if run_id not in self.runs and all(r["id"] != str(run_id) for r in self.history):
+            raise RunNotFound(f"no run with id '{run_id}'")
+        return self.log_dir / f"{run_id}.log", run_id in self.ended
