@@ -25,6 +25,7 @@ from typing import Any
 from chaos_common import (
     Daemon,
     adversary,
+    cookie_of,
     free_port,
     keep_log,
     kill_marked,
@@ -40,17 +41,6 @@ from supervisor.models import StateType
 
 KINDS = ("grandchild", "ignorer", "daemon", "forkbomb", "stopper")
 BOMB_CAP = 32
-
-
-def _cookie(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            for item in handle.read().split(b"\0"):
-                if item.startswith(b"SUPERVISOR_RUN_ID="):
-                    return item.split(b"=", 1)[1].decode()
-    except OSError:
-        pass
-    return None
 
 
 class Accomplice(threading.Thread):
@@ -119,7 +109,7 @@ def run(total: int, *, grace: float = 0.3, batch: int = 10, canary: bool = False
                 _batch(client, port, picks, logs, rng, grace, out)
                 kind_of = out.pop("_kinds")
                 for pid in marked(sc.token):
-                    kind = kind_of.get(_cookie(pid) or "", "no cookie (started outside the tree)")
+                    kind = kind_of.get(cookie_of(pid) or "", "no cookie (started outside the tree)")
                     escaped_by_kind[kind] = escaped_by_kind.get(kind, 0) + 1
                 out["escaped"] += kill_marked(sc.token)
             out["escaped_by_kind"] = escaped_by_kind

@@ -215,6 +215,17 @@ def marked(token: str, exclude: Iterable[int] = ()) -> list[int]:
     return found
 
 
+def cookie_of(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            for item in handle.read().split(b"\0"):
+                if item.startswith(b"SUPERVISOR_RUN_ID="):
+                    return item.split(b"=", 1)[1].decode()
+    except OSError:
+        pass
+    return None
+
+
 def kill_marked(token: str) -> int:
     """SIGKILL (after SIGCONT) every marked process; how many there were."""
     pids = marked(token)

@@ -74,6 +74,11 @@ def notes(out: dict[str, Any]) -> list[str]:
         by_kind = ", ".join(f"{k} {v}" for k, v in c["escaped_by_kind"].items()) or "none"
         lines.append(f"cancels: escaped by kind: {by_kind}; not CANCELLED {c['not_cancelled']}, "
                      f"not terminal {c['stuck']}; fork bomb: {c['fork_bomb']}")
+    if "crash" in d:
+        c = d["crash"]
+        lines.append(f"crash: in flight at each kill {c['in_flight_at_kill']}; restart closed "
+                     f"them out in {c['restart_resolved_s']} s; final states "
+                     f"{c.get('final_states')}; {c['executed']} runs executed")
     for kept in (log for v in d.values() for log in v.get("kept_logs", [])):
         lines.append(f"kept a daemon's stderr: {kept}")
     return lines
