@@ -67,7 +67,12 @@ class Scene:
         write_config(self.config, data)
 
     def client(self) -> LocalControlPlane:
-        return LocalControlPlane(self.database)
+        """A connection of our own (as a CLI process has), the deployments registered."""
+        from supervisor.settings import load_settings
+
+        client = LocalControlPlane(self.database)
+        client.register_deployments(load_settings(self.config, env={}).deployments)
+        return client
 
 
 @contextlib.contextmanager

@@ -79,6 +79,14 @@ def notes(out: dict[str, Any]) -> list[str]:
         lines.append(f"crash: in flight at each kill {c['in_flight_at_kill']}; restart closed "
                      f"them out in {c['restart_resolved_s']} s; final states "
                      f"{c.get('final_states')}; {c['executed']} runs executed")
+    if "outage" in d:
+        o = d["outage"]
+        reasons = "; ".join(f"{k} (x{v})" for k, v in o.get("health_reasons", {}).items())
+        lines.append(f"outage: {o['lock']}; /health not 200 in "
+                     f"{o.get('health_unhealthy_in_outage')} of "
+                     f"{o.get('health_samples_in_outage')} samples during it, back to 200 "
+                     f"{o.get('health_recovered_s')} s after it; said: {reasons or 'nothing'}; "
+                     f"{o.get('executed')} runs executed, {o.get('not_completed')} not COMPLETED")
     for kept in (log for v in d.values() for log in v.get("kept_logs", [])):
         lines.append(f"kept a daemon's stderr: {kept}")
     return lines
