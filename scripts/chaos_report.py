@@ -87,6 +87,14 @@ def notes(out: dict[str, Any]) -> list[str]:
                      f"{o.get('health_samples_in_outage')} samples during it, back to 200 "
                      f"{o.get('health_recovered_s')} s after it; said: {reasons or 'nothing'}; "
                      f"{o.get('executed')} runs executed, {o.get('not_completed')} not COMPLETED")
+    if "faults" in d:
+        f = d["faults"]
+        lines.append(f"faults: injected {f.get('injected')}; reporter restarts "
+                     f"{f.get('reporter_restarts')}; log disk {f.get('log_disk')} "
+                     f"({f.get('log_disk_used_pct', '?')} % used at the end), truncation noted on "
+                     f"{f.get('truncation_noted')} runs; final states {f.get('final_states')}; "
+                     f"tracebacks other than the injected bugs' {f.get('tracebacks')}; supervisor "
+                     f"error {f.get('supervisor_error')}")
     for kept in (log for v in d.values() for log in v.get("kept_logs", [])):
         lines.append(f"kept a daemon's stderr: {kept}")
     return lines
