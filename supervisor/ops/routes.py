@@ -174,7 +174,7 @@ def _cancelled_by(body: bytes) -> str | Response:
         return CANCELLED_BY
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return error(400, 'body must be empty or a JSON object like {"by": "alice"}')
     by = data.get("by") if isinstance(data, dict) else None
     if not isinstance(data, dict) or (by is not None and not isinstance(by, str)):
