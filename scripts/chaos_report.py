@@ -16,6 +16,7 @@ PROMISES: dict[str, tuple[str, str]] = {
     "runs_not_terminal": ("runs not terminal after faults", "fault_runs"),
     "tracebacks": ("tracebacks (fuzzed settings + ops requests)", "fuzzed"),
     "supervisor_deaths": ("supervisor deaths (fuzz)", "fuzzed"),
+    "bad_exit_codes": ("CLI exit codes outside {0, 1, 2} (fuzz)", "fuzzed"),
 }
 
 
@@ -95,6 +96,15 @@ def notes(out: dict[str, Any]) -> list[str]:
                      f"{f.get('truncation_noted')} runs; final states {f.get('final_states')}; "
                      f"tracebacks other than the injected bugs' {f.get('tracebacks')}; supervisor "
                      f"error {f.get('supervisor_error')}")
+    if "fuzz_settings" in d:
+        f = d["fuzz_settings"]
+        lines.append(f"fuzz settings: exit codes {f['exit_codes']}; 'unexpected error' "
+                     f"{f['unexpected_errors']}; valid rrules refused {f['valid_refused']}")
+        lines += [f"  e.g. {example}" for example in f["examples"][:4]]
+    if "fuzz_ops" in d:
+        f = d["fuzz_ops"]
+        lines.append(f"fuzz ops: answers {f['answers']}; 500s {f['http_500']}; /health failed "
+                     f"{f['health_failures']} times between requests")
     for kept in (log for v in d.values() for log in v.get("kept_logs", [])):
         lines.append(f"kept a daemon's stderr: {kept}")
     return lines
