@@ -10,6 +10,8 @@ Each adversarial kind prints `ready` once its whole tree is up, then waits to be
   if it cannot, it falls back to a bounded loop (each process keeps 2 children, depth 5) and
   says so on its first line (`bomb: …`);
 - `stopper`: ignores SIGTERM, forks a child; both stop themselves with SIGSTOP;
+- `scrubbed`: a double-forked `setsid()` daemon that execs `sleep` with an empty environment, so
+  it carries no cookie, only the marker in its argv (not in the promised set: see README);
 - `proxy FIFO`: asks an accomplice outside its tree (the chaos script, through FIFO) to start a
   process: an escape no supervisor can see, used to show the escape counter counts.
 
@@ -131,6 +133,24 @@ def stopper() -> None:
     _forever()
 
 
+def scrubbed(marker: str) -> None:
+    """A double-forked setsid() daemon that execs a shell loop with an empty environment."""
+    up_r, up_w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(up_w, b"x")
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.execve("/bin/sh", ["sh", "-c", "while :; do sleep 1; done", marker], {})
+        os._exit(0)
+    os.read(up_r, 1)
+    os.wait()
+    _ready()
+    _forever()
+
+
 def proxy(fifo: str) -> None:
     with open(fifo, "w") as handle:
         handle.write(os.environ.get("SUPERVISOR_RUN_ID", "?") + "\n")
@@ -160,6 +180,8 @@ def main() -> None:
         forkbomb(int(args[0]))
     elif kind == "proxy":
         proxy(args[0])
+    elif kind == "scrubbed":
+        scrubbed(args[-1])
     elif kind == "work":
         work(args[0], float(args[1]))
     elif kind == "chatty":

@@ -8,7 +8,8 @@ Once every run of a batch is terminal in the database, every live process still 
 scenario's marker (environment or argv) escaped: it is counted, by kind, and killed.
 
 `canary=True` adds a run that escapes on purpose (through an accomplice outside its tree: the
-script itself starts a marked process when asked), to show the counter counts.
+script itself starts a marked process when asked), to show the counter counts. `scrubbed=True`
+adds a known gap: a setsid() daemon that execs with an empty environment (no cookie).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Accomplice(threading.Thread):
 
 
 def run(total: int, *, grace: float = 0.3, batch: int = 10, canary: bool = False,
-        seed: int = 0) -> dict[str, Any]:
+        scrubbed: bool = False, seed: int = 0) -> dict[str, Any]:
     rng = random.Random(seed)
     out: dict[str, Any] = {"cancels": 0, "escaped": 0, "escaped_by_kind": {}, "stuck": 0,
                            "not_cancelled": 0, "never_ready": 0, "fork_bomb": None}
@@ -87,6 +88,8 @@ def run(total: int, *, grace: float = 0.3, batch: int = 10, canary: bool = False
             accomplice.start()
             kinds.append("proxy")
             args["proxy"] = (str(accomplice.fifo),)
+        if scrubbed:
+            kinds.append("scrubbed")
         deployments = [
             {"name": k, "command": adversary(k, *args.get(k, ()), token=sc.token),
              "kill_grace": grace}
@@ -109,7 +112,7 @@ def run(total: int, *, grace: float = 0.3, batch: int = 10, canary: bool = False
                 _batch(client, port, picks, logs, rng, grace, out)
                 kind_of = out.pop("_kinds")
                 for pid in marked(sc.token):
-                    kind = kind_of.get(cookie_of(pid) or "", "no cookie (started outside the tree)")
+                    kind = kind_of.get(cookie_of(pid) or "", "no cookie")
                     escaped_by_kind[kind] = escaped_by_kind.get(kind, 0) + 1
                 out["escaped"] += kill_marked(sc.token)
             out["escaped_by_kind"] = escaped_by_kind
