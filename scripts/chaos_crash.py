@@ -57,9 +57,10 @@ def run(kills: int, *, burst: int = 12, seed: int = 0) -> dict[str, Any]:
         try:
             daemon = _start(sc, daemons)
             for _ in range(kills):
+                before = _size(ledger)
                 _burst(client, burst, rng)
                 out["runs"] += burst
-                wait_for(lambda: ledger.exists() and ledger.stat().st_size > 0, 20)
+                wait_for(lambda n=before: _size(ledger) > n, 20)  # runs of this burst execute
                 time.sleep(rng.uniform(0.0, 1.5))  # a random moment under load
                 daemon.kill9()
                 out["kills"] += 1
@@ -96,6 +97,10 @@ def run(kills: int, *, burst: int = 12, seed: int = 0) -> dict[str, Any]:
     out["executed_twice"] = sum(1 for n in counts.values() if n > 1)
     out["leftovers"] = out["leftovers_after_restart"] + out["left_after_stop"]
     return out
+
+
+def _size(path: Any) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def _start(sc: Any, daemons: list[Daemon]) -> Daemon:
