@@ -263,6 +263,7 @@ class SupervisorActor(SupervisedActor):
             return
         refused = self._children.restart(failure.name, self.ctx.clock.monotonic())
         if refused is not None:
+            self._children.stop(failure.name)  # dead for good: shutdown must not wait on it
             self._fail(f"{refused}; last error: {failure.error}")
             return
         entry = self.ctx.board.get(failure.name) or {}
