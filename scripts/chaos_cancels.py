@@ -117,8 +117,7 @@ def run(total: int, *, grace: float = 0.3, batch: int = 10, canary: bool = False
                 out["escaped"] += kill_marked(sc.token)
             out["escaped_by_kind"] = escaped_by_kind
         finally:
-            out["supervisor_alive"] = daemon.alive()
-            out["exit_code"] = daemon.stop()
+            daemon.finish(out)
             out["left_after_stop"] = kill_marked(sc.token)
             if accomplice is not None:
                 accomplice.close()

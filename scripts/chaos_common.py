@@ -167,10 +167,19 @@ class Daemon:
     def stderr(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def finish(self, out: dict[str, Any]) -> None:
+        """Stop it and record whether it died: gone before we asked, stopped by itself (a fatal
+        error), or not exiting 0 on our SIGTERM within a minute."""
+        out["supervisor_alive"] = self.alive()
+        out["exit_code"] = self.stop()
+        out["stopped_itself"] = "supervisor stopping: " in self.stderr()
+        out["died"] = int(not out["supervisor_alive"] or out["stopped_itself"]
+                          or out["exit_code"] != 0)
+
 
 def keep_log(daemon: Daemon, name: str, out: dict[str, Any]) -> None:
     """A daemon that died or printed a traceback: keep its stderr (the folder is removed)."""
-    if out.get("tracebacks") or not out.get("supervisor_alive", True):
+    if out.get("tracebacks") or out.get("died"):
         kept = Path(tempfile.gettempdir()) / f"supervisor-chaos-{name}-{int(time.time())}.err"
         kept.write_text(daemon.stderr())
         out.setdefault("kept_logs", []).append(str(kept))

@@ -80,14 +80,15 @@ def run(kills: int, *, burst: int = 12, seed: int = 0) -> dict[str, Any]:
             raw = read_runs_raw(sc.database)
             out["runs_stuck_non_terminal"] = sum(t not in TERMINAL for t in raw.values())
             out["final_states"] = dict(collections.Counter(raw.values()))
-            out["supervisor_alive"] = daemon.alive()
-            out["exit_code"] = daemon.stop()
+            daemon.finish(out)
         finally:
             for d in daemons:
                 if d.alive():
                     d.kill9()
             client.close()
             out["left_after_stop"] = kill_marked(sc.token)
+            out["died"] = max(out.get("died", 0), int(any(  # on its own, before our kill
+                "supervisor stopping: " in d.stderr() for d in daemons)))
             for d in daemons:
                 out["tracebacks"] += tracebacks(d.stderr())
                 keep_log(d, "crash", {"tracebacks": tracebacks(d.stderr())})

@@ -200,6 +200,7 @@ def run(total: int, seed: int) -> dict[str, Any]:
                                       for r in ids)
         out["reporter_restarts"] = _restarts(sup, "state-reporter")
         out["supervisor_alive"] = sup.error is None
+        out["died"] = int(sup.error is not None)
         out["supervisor_error"] = sup.error
         out["injected"] = dict(plane.injected)
         if why_not is None:

@@ -283,7 +283,7 @@ def _send(port: int, raw: bytes, timeout: float = 3.0) -> str:
 
 def ops(count: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
-    out: dict[str, Any] = {"requests": 0, "answers": {}, "http_500": 0, "deaths": 0,
+    out: dict[str, Any] = {"requests": 0, "answers": {}, "http_500": 0,
                            "health_failures": 0, "tracebacks": 0}
     token = uuid.uuid4().hex
     with scene("fuzz-ops") as sc:
@@ -303,15 +303,13 @@ def ops(count: int, seed: int) -> dict[str, Any]:
                     out["answers"][status] = out["answers"].get(status, 0) + 1
                     out["http_500"] += status == "500"
                     out["requests"] += 1
-                if not daemon.alive():
-                    out["deaths"] += 1
+                if not daemon.alive() or "supervisor stopping: " in daemon.stderr():
                     out["died_after"] = what
                     break
                 if i % 20 == 19 and not _send(port, b"GET /health HTTP/1.1\r\n\r\n").startswith(
                         ("HTTP/1.1 200", "HTTP/1.0 200", "HTTP/1.1 503", "HTTP/1.0 503")):
                     out["health_failures"] += 1
-            out["supervisor_alive"] = daemon.alive()
-            out["exit_code"] = daemon.stop()
+            daemon.finish(out)
         finally:
             if daemon.alive():
                 daemon.kill9()

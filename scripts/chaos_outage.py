@@ -132,8 +132,7 @@ def run(seconds: float, *, seed: int = 0) -> dict[str, Any]:
             out["health_reasons"] = _reasons(window)
             out["health_recovered_s"] = _recovered(window, ended)
             out.update(_reports(client, ledger, ids))
-            out["supervisor_alive"] = daemon.alive()
-            out["exit_code"] = daemon.stop()
+            daemon.finish(out)
         finally:
             if lock is not None:
                 lock.close()

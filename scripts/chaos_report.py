@@ -15,7 +15,7 @@ PROMISES: dict[str, tuple[str, str]] = {
     "slots_leaked": ("slots leaked", "fault_runs"),
     "runs_not_terminal": ("runs not terminal after faults", "fault_runs"),
     "tracebacks": ("tracebacks (fuzzed settings + ops requests)", "fuzzed"),
-    "supervisor_deaths": ("supervisor deaths (fuzz)", "fuzzed"),
+    "supervisor_deaths": ("supervisor deaths (fuzz, and any other scenario)", "fuzzed"),
     "bad_exit_codes": ("CLI exit codes outside {0, 1, 2} (fuzz)", "fuzzed"),
 }
 
