@@ -5,7 +5,8 @@ numbers, NaN, newlines and NULs in names, long strings, wrong types; a key dropp
 cron/rrule/timezone/path) or broken as bytes (truncated, flipped, not UTF-8, garbage), sometimes
 with an evil `SUPERVISOR_*` override. Each is given to one of `deployments --json`, `runs`,
 `run NAME` and `start --once` (ops API off). Checked: no "Traceback" in the output, an exit code
-in {0, 1, 2}, no death by a signal and no hang (20 s).
+in {0, 1, 2}, no death (by a signal, or a supervisor that stopped itself on a fatal error) and no
+hang (20 s).
 
 Ops: raw sockets to a live `python -m supervisor start` (token set, a run in flight): garbage
 bytes, huge request lines and headers, many headers, bad Content-Length, chunked bodies, bad and
@@ -186,7 +187,7 @@ def settings(count: int, seed: int) -> dict[str, Any]:
             if code is None:
                 out["hangs"] += 1
                 bad = True
-            elif code < 0:
+            elif code < 0 or "supervisor stopped: " in text:  # killed, or a fatal error
                 out["deaths"] += 1
                 bad = True
             elif code not in (0, 1, 2):
