@@ -42,10 +42,15 @@ class StateReporterActor(SupervisedActor):
         self._drain_deadline = 0.0
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        """Died of a bug: the root restarts us; what we held goes back to it for the new one."""
+        """Died of a bug: the root restarts us; what we held, and what waits in our inbox
+        (pykka drops a dead actor's inbox), goes back to it for the new one."""
         super().on_failure(exception_type, exception_value, traceback)
         while self._queue:
             self.parent.tell(Forward(STATE_REPORTER, self._queue.popleft()))  # type: ignore[union-attr]
+        while not self.actor_inbox.empty():  # only this thread takes from it
+            message = self.actor_inbox.get().message
+            if not isinstance(message, _Retry):
+                self.parent.tell(Forward(STATE_REPORTER, message))  # type: ignore[union-attr]
 
     def stopping(self) -> None:
         if self._retry is not None:

@@ -8,6 +8,7 @@ system stops with a clear error and a non-zero exit code. Start in order, stop i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import uuid
@@ -235,7 +236,7 @@ class SupervisorActor(SupervisedActor):
     def _cancel(self, run_id: uuid.UUID, by: str) -> None:
         entry = self._runs.get(run_id)
         if entry is not None and entry.actor_error is None:
-            entry.ref.tell(CancelRun(by))
+            _tell_run(entry, CancelRun(by))
 
     def _report_orphan(self, run_id: uuid.UUID, state: State, exit_code: int | None) -> None:
         self._children.tell(
@@ -265,6 +266,7 @@ class SupervisorActor(SupervisedActor):
             return
         refused = self._children.restart(failure.name, self.ctx.clock.monotonic())
         if refused is not None:
+            self._children.stop(failure.name)  # dead for good: shutdown must not wait on it
             self._fail(f"{refused}; last error: {failure.error}")
             return
         entry = self.ctx.board.get(failure.name) or {}
@@ -325,7 +327,7 @@ class SupervisorActor(SupervisedActor):
         for run_id, entry in self._runs:
             grace = 0.0 if immediate else None
             if entry.actor_error is None:
-                entry.ref.tell(CancelRun("supervisor shutting down", shutdown=True, grace=grace))
+                _tell_run(entry, CancelRun("supervisor shutting down", shutdown=True, grace=grace))
             elif entry.process is not None:
                 entry.process.terminate(grace or 0.0, ExitReason.SHUTDOWN)
             logger.debug("cancelling %s for shutdown", run_id)
@@ -358,3 +360,10 @@ class SupervisorActor(SupervisedActor):
                 entry.process.terminate(0.0, ExitReason.SHUTDOWN)
         self._children.stop_all()
         self._on_stopped(1, f"the supervisor actor failed: {exception_value!r}")
+
+
+def _tell_run(entry: RunEntry, message: CancelRun) -> None:
+    """A run actor stops right after telling us RunFinished, so it may be gone while that
+    message still waits behind this one: then there is nothing left to cancel."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        entry.ref.tell(message)

@@ -136,15 +136,21 @@ def metrics(router: Router, request: Request, params: dict[str, str]) -> Respons
     return Response(200, router.call(router.view.metrics.render, "metrics"), METRICS_TYPE)
 
 
+def _text(value: Any) -> bool:
+    """One printable line: JSON lets a lone surrogate ("\\ud800") or a newline through, and a
+    state message cannot store the first (SQLite refuses it) nor show the second."""
+    return isinstance(value, str) and value.isprintable()
+
+
 def _cancelled_by(body: bytes) -> str | Response:
     if not body.strip():
         return CANCELLED_BY
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return error(400, 'body must be empty or a JSON object like {"by": "alice"}')
     by = data.get("by") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or (by is not None and not isinstance(by, str)):
+    if not isinstance(data, dict) or (by is not None and not _text(by)):
         return error(400, 'body must be empty or a JSON object like {"by": "alice"}')
     return f"{CANCELLED_BY} ({by[:100]})" if by else CANCELLED_BY
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pykka
+
+from actors.messages import RunFinished
+from actors.run_actor import RunActor
 from supervisor.models import StateType
 from supervisor.process import ExitReason
 from tests.actors.harness import start_harness
@@ -106,5 +110,27 @@ def test_a_cancel_between_claim_and_start_ends_what_was_started(tmp_path):
         wait_until(lambda: h.in_flight() == 0)
         assert h.state(run) is StateType.CANCELLED
         assert [s.type for s in h.plane.read_states(run.id)].count(StateType.RUNNING) == 0
+    finally:
+        h.sup.stop()
+
+
+def test_a_cancel_for_a_run_whose_actor_just_stopped_does_not_kill_the_root(tmp_path):
+    # Given a run whose actor has stopped (as it does right after telling the root RunFinished,
+    # which may still be queued behind a cancel: found by scripts/chaos)
+    h = start_harness(tmp_path, [JOB])
+    try:
+        run = h.create_run("job")
+        h.sup.nudge()
+        h.process(run)
+        h.wait_state(run, StateType.RUNNING)
+        for ref in pykka.ActorRegistry.get_by_class(RunActor):
+            ref.stop()
+        # When a cancel for it reaches the root (before the RunFinished it sent)
+        h.sup.cancel_run(run.id, by="test")
+        h.barrier()
+        # Then the root lives on
+        assert h.sup._root is not None and h.sup._root.is_alive()
+        assert h.sup.health()[0], h.sup.health()
+        h.sup._root.tell(RunFinished(run.id, None))
     finally:
         h.sup.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from supervisor.errors import ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, OrchestrationStatus, StateType
 from tests.actors.harness import start_harness
@@ -122,4 +124,40 @@ def test_health_says_steadily_since_when_the_control_plane_is_down_then_recovers
         assert h.state(run) is StateType.COMPLETED
     finally:
         h.plane.heal()
+        h.sup.stop()
+
+
+def test_reports_waiting_in_a_dying_reporters_mailbox_are_not_lost(tmp_path):
+    h = start_harness(tmp_path, [{"name": "job", "command": ["prog"]}], limit=4)
+    try:
+        runs = [h.create_run("job") for _ in range(4)]
+        h.sup.nudge()
+        for run in runs:
+            h.wait_state(run, StateType.RUNNING)
+        # Given the reporter is stuck in a write that will fail with a bug (found by
+        # scripts/chaos: pykka drops what waits in a dead actor's inbox)
+        entered, release = threading.Event(), threading.Event()
+        real = h.plane.set_state
+
+        def stuck_then_bug(*args, **kwargs):
+            if not entered.is_set():
+                entered.set()
+                release.wait(10)
+                raise RuntimeError("driver bug")
+            return real(*args, **kwargs)
+
+        h.plane.set_state = stuck_then_bug
+        h.process(runs[0]).exit(0)
+        assert entered.wait(5)
+        # and the other runs' terminal reports wait in its mailbox
+        for run in runs[1:]:
+            h.process(run).exit(0)
+        wait_until(lambda: h.in_flight() == 0)
+        # When it dies
+        release.set()
+        wait_until(lambda: h.sup.board.get("state-reporter")["restarts"] == 1)
+        # Then every report lands through its restarted self
+        for run in runs:
+            h.wait_state(run, StateType.COMPLETED)
+    finally:
         h.sup.stop()

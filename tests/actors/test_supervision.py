@@ -128,3 +128,19 @@ def test_control_plane_outage_backs_off_and_recovers_without_restarts(tmp_path):
         assert h.sup.board.get("cancellation-poller")["restarts"] == 0
     finally:
         h.sup.stop()
+
+
+def test_a_reporter_over_its_restart_budget_stops_the_system_without_hanging(tmp_path):
+    # Given no restarts allowed and a run whose terminal report meets a bug
+    h = start_harness(tmp_path, [{"name": "job", "command": ["prog"]}], max_restarts=0)
+    run = h.create_run("job")
+    h.sup.nudge()
+    process = h.process(run)
+    h.wait_state(run, StateType.RUNNING)
+    h.plane.fail_next(1, RuntimeError("driver bug"), only={"set_state"})
+    process.exit(0)
+    # Then the system stops by itself with the reason (found by scripts/chaos: it waited for
+    # the dead reporter to drain, for ever)
+    assert h.sup.wait(timeout=10)
+    assert h.sup.exit_code == 1
+    assert "state-reporter" in (h.sup.error or "")

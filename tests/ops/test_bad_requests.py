@@ -105,7 +105,11 @@ def test_malformed_http_gets_a_json_error(server: OpsServer, request_bytes: byte
     assert body["error"]
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1]", b'{"by": 3}', b"\xff\xfe"])
+NESTED = b"[" * 30000 + b"]" * 30000  # under MAX_BODY, past json's recursion limit (chaos)
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1]", b'{"by": 3}', b"\xff\xfe", NESTED,
+                                  b'{"by": "\\ud800"}', b'{"by": "a\\nb"}'])
 def test_bad_cancel_body_is_400(admin: httpx.Client, view: FakeView, body: bytes) -> None:
     assert "JSON object" in _error(admin.post(f"/runs/{RUN_ID}/cancel", content=body), 400)
     assert view.cancelled == []
