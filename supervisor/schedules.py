@@ -59,6 +59,9 @@ def _validate_rrule(deployment: DeploymentSettings) -> None:
     text = deployment.rrule or ""
     if "DTSTART" in text.upper():
         raise ValueError(f"rrule: {text!r} must not set DTSTART (use `anchor` for the start)")
+    if re.search(r"\bINTERVAL=0+\b", text.upper()):
+        raise ValueError(f"rrule: INTERVAL must be at least 1 (dateutil never ends on 0), "
+                         f"got {text!r}")
     if deployment.anchor is None and any("COUNT" in _rule_parts(line) for line in _rules(text)):
         raise ValueError(
             f"rrule: COUNT counts from the `anchor`: set one (e.g. anchor = "

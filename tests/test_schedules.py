@@ -235,6 +235,7 @@ def test_describe() -> None:
     ({"rrule": "RRULE:"}, "rrule: 'RRULE:' is not a valid rrule"),
     ({"rrule": "FREQ=DAILY;COUNT=3"}, "rrule: COUNT counts from the `anchor`: set one"),
     ({"rrule": "FREQ=DAILY;UNTIL=19990101T000000Z"}, "never fires"),
+    ({"rrule": "FREQ=SECONDLY;INTERVAL=0"}, "rrule: INTERVAL must be at least 1"),
     ({"anchor": "yesterday", "interval": 60}, "anchor: 'yesterday' is not an ISO-8601 time"),
 ])
 def test_invalid_schedules_name_the_field_and_value(fields: dict[str, str], says: str) -> None:
