@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from supervisor.controlplane.prefect import PrefectControlPlane
+from supervisor.controlplane.prefect.journal import Journal
 from supervisor.settings import Settings, parse_settings
 from supervisor.system import Supervisor
 from tests import leaks
@@ -137,11 +139,15 @@ def test_three_supervisors_run_each_of_60_runs_exactly_once(
     supervisors = [Supervisor(settings_for(prefect_server, tmp_path, deployments,
                                            name=f"edge-{i}", limit=4, poll_interval=1.0,
                                            cancel_poll_interval=2.0)) for i in range(3)]
+    # the runs are made first: a SQLite server answers 503 to creates made under the polling
+    PrefectControlPlane(supervisors[0].settings.control_plane,
+                        journal=Journal(tmp_path / "setup.journal.db")).register_deployments(
+        supervisors[0].settings.deployments)
+    dep = deployment_id(prefect_api, name)
+    ids = [prefect_api.create_flow_run(dep)["id"] for _ in range(60)]
     try:
         for sup in supervisors:
             sup.start()
-        dep = deployment_id(prefect_api, name)
-        ids = [prefect_api.create_flow_run(dep)["id"] for _ in range(60)]
         wait_until(lambda: len(prefect_api.read_flow_runs(dep, ["COMPLETED"])) == 60, 180,
                    message="60 runs completed")
     finally:
