@@ -21,7 +21,6 @@ import pykka
 from supervisor.models import Run
 from supervisor.process import RunProcess
 
-
 ENDED_KEPT = 10_000
 
 

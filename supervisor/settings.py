@@ -438,9 +438,9 @@ def _resolve_deployment(deployment: DeploymentSettings, base: Path) -> Deploymen
 def _prefect_api_url_from_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """`$PREFECT_API_URL` stands in for a missing `api_url`, as it does for Prefect's own tools."""
     table = data.get("control_plane")
-    if isinstance(table, dict) and table.get("kind") == "prefect" and "api_url" not in table:
-        if env.get("PREFECT_API_URL"):
-            return {**data, "control_plane": {**table, "api_url": env["PREFECT_API_URL"]}}
+    if (isinstance(table, dict) and table.get("kind") == "prefect" and "api_url" not in table
+            and env.get("PREFECT_API_URL")):
+        return {**data, "control_plane": {**table, "api_url": env["PREFECT_API_URL"]}}
     return data
 
 

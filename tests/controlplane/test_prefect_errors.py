@@ -78,7 +78,7 @@ def test_an_unsupported_server_version_is_refused_by_name(server, tmp_path):
 
 def test_a_url_that_is_not_the_api_says_where_the_api_usually_is(server, tmp_path):
     url = server(lambda m, p, h: (404, {"detail": "Not Found"}, {}))
-    with pytest.raises(ControlPlaneError, match="not a Prefect API.*ends in /api"):
+    with pytest.raises(ControlPlaneError, match=r"not a Prefect API.*ends in /api"):
         plane(url, tmp_path)
 
 

@@ -206,7 +206,7 @@ def test_kill_9_and_restart_leaves_no_run_running_and_no_process(
         first.send_signal(signal.SIGKILL)
         first.wait()
     # When it is started again (and told to stop once it has settled its past)
-    again = subprocess.run(argv[:-1] + ["start", "--once"], env=env, capture_output=True,
+    again = subprocess.run([*argv[:-1], "start", "--once"], env=env, capture_output=True,
                            text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     for run_id in runs:

@@ -1,4 +1,4 @@
-"""The `prefect` control plane: a Prefect 2.x/3.x server over its REST API (httpx, never prefect)."""
+"""The `prefect` control plane: a Prefect 2.x/3.x server over its REST API (httpx only)."""
 
 from supervisor.controlplane.prefect.adapter import PrefectControlPlane
 

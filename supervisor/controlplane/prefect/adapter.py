@@ -490,7 +490,8 @@ class PrefectControlPlane:
         after = wire.state_from(answer.get("state"))
         if status is OrchestrationStatus.REJECT and key is not None and ALREADY_DONE in reason:
             status = OrchestrationStatus.ACCEPT  # our own earlier attempt landed
-        elif status is OrchestrationStatus.REJECT and after is not None and after.type in CANCEL_TYPES:
+        elif (status is OrchestrationStatus.REJECT and after is not None
+              and after.type in CANCEL_TYPES):
             status = OrchestrationStatus.ABORT  # the port's word for "the run is being cancelled"
         if after is None and status is not OrchestrationStatus.ACCEPT:
             after = self.read_run(run_id).state

@@ -1,7 +1,7 @@
 """Making a claim exclusive on any Prefect server, SQLite-backed ones included.
 
 Prefect's claim is "propose PENDING; the server ABORTs a second claimer". Measured on 2.19.9
-with SQLite under load, that does not hold: two supervisors' PENDING proposals 0.1–0.4 s apart
+with SQLite under load, that does not hold: two supervisors' PENDING proposals 0.1-0.4 s apart
 were both ACCEPTed (the server read the run's state from a stale snapshot), the run executed
 twice, and once a loser's stale PENDING even overwrote the run's COMPLETED state. (A
 Postgres-backed server locks the run row.) So a claimer first takes a lock, and only the lock's
@@ -9,7 +9,7 @@ holder ever proposes PENDING:
 
 - the lock is a Prefect variable named after the run. Variable names are UNIQUE in the
   server's database, so of any number of racing creators exactly one gets 201 and the rest 409
-  (measured: 8 concurrent creators × 20 names, one winner each, on 2.19.9 and 3.4.25);
+  (measured: 8 concurrent creators x 20 names, one winner each, on 2.19.9 and 3.4.25);
 - it outlives its run by KEEP seconds (deleted at a later poll), and on start any a crash left
   older than that is swept. It names its holder: that is how a restarted supervisor tells its
   own runs from a peer's.

@@ -1,4 +1,4 @@
-"""One HTTP session with a Prefect server: auth, retries, and Prefect's answers as the port's errors.
+"""One HTTP session with a Prefect server: auth, retries, Prefect's answers as the port's errors.
 
 Retryable (ControlPlaneUnavailable): transport errors and timeouts, 408, 429 and 5xx (a SQLite
 server answers 503 "database is locked" under bursts). Each call retries a few times with
