@@ -75,9 +75,11 @@ class RunTable:
     def admit(self, run_id: uuid.UUID, entry: RunEntry) -> None:
         self._entries[run_id] = entry
 
-    def release(self, run_id: uuid.UUID) -> RunEntry | None:
+    def release(self, run_id: uuid.UUID, *, ran: bool = True) -> RunEntry | None:
+        """Free the slot; `ran=False` (the claim failed or was refused) lets a later poll offer
+        the run again."""
         entry = self._entries.pop(run_id, None)
-        if entry is not None:
+        if entry is not None and ran:
             self._ended[run_id] = entry.scheduled
             while len(self._ended) > ENDED_KEPT:
                 self._ended.popitem(last=False)

@@ -211,7 +211,7 @@ class SupervisorActor(SupervisedActor):
         self._in_flight_changed()
 
     def _finished(self, run_id: uuid.UUID, state: State | None) -> None:
-        if self._runs.release(run_id) is None:
+        if self._runs.release(run_id, ran=state is not None) is None:
             return
         if self._execute == run_id:
             self._exit_code = 0 if state is not None and state.type is StateType.COMPLETED else 1

@@ -180,3 +180,22 @@ def test_a_finished_run_offered_again_by_a_lagging_control_plane_is_not_run_twic
         assert launched == [] and h.in_flight() == 0
     finally:
         h.sup.stop()
+
+
+def test_a_run_whose_claim_failed_is_taken_again_by_a_later_poll(tmp_path):
+    # Given a claim that fails once (the control plane is briefly unavailable)
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        run = h.create_run("job")
+        h.plane.fail_next(1, only={"set_state"})
+        h.sup.nudge()
+        # When a later poll offers it again, it is claimed and run
+        for _ in range(10):
+            if h.launcher.processes.get(str(run.id)):
+                break
+            h.advance(1.0)
+        assert h.plane.calls.count("set_state") >= 2  # the failed claim, then the good one
+        h.process(run).exit(0)
+        h.wait_state(run, StateType.COMPLETED)
+    finally:
+        h.sup.stop()
