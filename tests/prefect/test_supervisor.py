@@ -140,9 +140,10 @@ def test_three_supervisors_run_each_of_60_runs_exactly_once(
                                            name=f"edge-{i}", limit=4, poll_interval=1.0,
                                            cancel_poll_interval=2.0)) for i in range(3)]
     # the runs are made first: a SQLite server answers 503 to creates made under the polling
-    PrefectControlPlane(supervisors[0].settings.control_plane,
-                        journal=Journal(tmp_path / "setup.journal.db")).register_deployments(
-        supervisors[0].settings.deployments)
+    setup = PrefectControlPlane(supervisors[0].settings.control_plane,
+                                journal=Journal(tmp_path / "setup.journal.db"))
+    setup.register_deployments(supervisors[0].settings.deployments)
+    setup.close()
     dep = deployment_id(prefect_api, name)
     ids = [prefect_api.create_flow_run(dep)["id"] for _ in range(60)]
     try:
