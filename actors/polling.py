@@ -35,6 +35,7 @@ class PollerActor(SupervisedActor):
         clock = self.ctx.clock
         started = clock.monotonic()
         self.retry_in: float | None = None
+        self.ctx.outage.calling(self.name, clock.now())
         try:
             result = fetch()
         except ControlPlaneError as exc:
@@ -44,6 +45,8 @@ class PollerActor(SupervisedActor):
             self.ctx.board.update(self.name, last_error=str(exc), failing=True)
             self.retry_in = self._backoff.failed(exc)
             return None
+        finally:
+            self.ctx.outage.returned(self.name)
         self.ctx.metrics.poll_seconds.labels(self.kind).observe(clock.monotonic() - started)
         self.ctx.outage.succeeded(self.name)
         if self._backoff.failing:

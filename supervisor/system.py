@@ -14,6 +14,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -138,14 +139,15 @@ class Supervisor:
         return True
 
     def _listen_for_cancels(self) -> None:
-        """A control plane that pushes cancels (Prefect 3's events websocket) is heard at once;
-        the cancellation poller stays the safety net."""
+        """A control plane that pushes events (Prefect 3's websocket) is heard at once: a cancel
+        ends its run's tree, a new run nudges the pollers; polling stays the safety net."""
         subscribe = getattr(self._control_plane, "cancel_events", None)
         if subscribe is None or not self.settings.control_plane.events:
             return
         self._events = subscribe()
         if self._events is not None:
-            self._events.start(lambda run_id: self._tell_root(CancelRequested(run_id, "Prefect")))
+            self._events.start(lambda run_id: self._tell_root(CancelRequested(run_id, "Prefect")),
+                               self.nudge)
 
     def _start_ops(self) -> None:
         from supervisor.ops.server import OpsServer
@@ -235,11 +237,8 @@ class Supervisor:
         queued = int(reporter.get("pending") or 0)
         since = self._ctx.outage.since(queued) if self._ctx else None
         if since is not None:  # one steady answer through an outage, whatever the retries do
-            return False, (
-                f"control plane unavailable since {since:%Y-%m-%d %H:%M:%S}Z, "
-                f"{queued} reports queued"
-            )
-        problems = []
+            return False, self._unavailable(since, queued)
+        problems, stale = [], []
         for name, interval in intervals.items():
             entry = self.board.get(name)
             if entry is None:
@@ -251,8 +250,17 @@ class Supervisor:
             elif entry["last_tick"] is None or (
                 now is not None and (now - entry["last_tick"]).total_seconds() > 3 * interval + 5
             ):
+                stale.append(name)
                 problems.append(f"{name} has not ticked recently")
+        waiting = self._ctx.outage.waiting_since() if self._ctx else None
+        if stale and len(stale) == len(problems) and waiting is not None:
+            return False, self._unavailable(waiting, queued)  # stale because a call hangs
         return (not problems, "; ".join(problems) or "ok")
+
+    @staticmethod
+    def _unavailable(since: datetime, queued: int) -> str:
+        when = f"{since:%Y-%m-%d %H:%M:%S}Z"
+        return f"control plane unavailable since {when}, {queued} reports queued"
 
     def runs_in_flight(self) -> list[dict[str, Any]]:
         runs = []

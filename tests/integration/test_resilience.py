@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import tomllib
 import uuid
 from pathlib import Path
@@ -101,6 +102,55 @@ def test_a_locked_database_delays_state_reports_but_loses_none(tmp_path: Path):
         sup.stop()
     assert final.state.type is StateType.CANCELLED
     assert states(plane, final).count(StateType.CANCELLED) == 1
+
+
+class _Hanging:
+    """The real SQLite adapter, except that reads hang while `held` is set (a server that took
+    the request and never answers, or a lock longer than the busy timeout)."""
+
+    def __init__(self, plane: LocalControlPlane) -> None:
+        self._plane = plane
+        self.held = threading.Event()
+        self.released = threading.Event()
+
+    def _hang(self) -> None:
+        if self.held.is_set():
+            self.released.wait(60)
+
+    def read_scheduled_runs(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._hang()
+        return self._plane.read_scheduled_runs(*args, **kwargs)
+
+    def read_cancelling_runs(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._hang()
+        return self._plane.read_cancelling_runs(*args, **kwargs)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._plane, name)
+
+
+def test_health_names_a_hanging_control_plane_not_the_pollers_it_stalls(tmp_path: Path):
+    settings = settings_for(tmp_path, [{"name": "hello", "command": python("print('hi')")}],
+                            poll_interval=0.1, cancel_poll_interval=0.1)
+    plane = LocalControlPlane(settings.supervisor.database)
+    hanging = _Hanging(plane)
+    sup = started(settings, control_plane=hanging)
+    try:
+        wait_until(lambda: sup.health()[0], 10, message="healthy at first")
+        # When every read stops coming back (no error: it just waits)
+        hanging.held.set()
+        ok, reason = wait_until(lambda: None if (h := sup.health())[0] else h, 30,
+                                message="unhealthy once the pollers are overdue")
+        # Then health says so, steadily, and not which poller is overdue because of it
+        assert reason.startswith("control plane unavailable since "), reason
+        assert sup.health() == (ok, reason)
+        hanging.held.clear()
+        hanging.released.set()
+        wait_until(lambda: sup.health() == (True, "ok"), 30, message="healthy again")
+    finally:
+        hanging.released.set()
+        sup.stop()
+        plane.close()
 
 
 class _FaultyOnce:
