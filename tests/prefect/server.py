@@ -67,7 +67,8 @@ def _free_port() -> int:
 class PrefectServer:
     """One Prefect server version; `start()`/`stop()` as often as needed, `close()` at the end."""
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, database_url: str | None = None) -> None:
+        """`database_url`: a Postgres database (tests/prefect/postgres.py) instead of SQLite."""
         module = venvs()
         if version not in module.PINS:
             raise ValueError(f"unknown Prefect version {version!r} (known: {list(module.PINS)})")
@@ -78,6 +79,7 @@ class PrefectServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_url = f"{self.url}/api"
         self.cookie = f"{COOKIE_VAR}={uuid.uuid4().hex}"
+        self.database_url = database_url
         self.home: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -122,6 +124,8 @@ class PrefectServer:
             "PREFECT_SERVER_UI_ENABLED": "false",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
+            **({"PREFECT_API_DATABASE_CONNECTION_URL": self.database_url}
+               if self.database_url else {}),
         }
 
     def start(self, timeout: float = START_TIMEOUT) -> None:

@@ -127,16 +127,32 @@ def test_a_cancel_from_the_server_ends_an_adversarial_tree(
     assert states_of(prefect_api, run["id"])[-2:] == ["CANCELLING", "CANCELLED"]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_three_supervisors_run_each_of_60_runs_exactly_once(
         prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path) -> None:
-    if prefect_server.version.startswith("3."):
-        pytest.skip("measured: a SQLite-backed 3.4.25 server stalls under 3 polling supervisors "
-                    "(requests time out at 10 s, 'database is locked'); not yet made to pass")
+    if prefect_server.version.startswith("2."):
+        three_supervisors_run_each_run_once(prefect_server, prefect_api, tmp_path)
+        return
+    # A SQLite-backed 3.4.25 server stalls under 3 polling supervisors (requests time out at
+    # 10 s, "database is locked"; 0 of 60 runs done in 180 s, measured): many supervisors on
+    # one 3.x server is a Postgres set-up, as it is for Prefect's own workers.
+    from tests.prefect.fixtures import _unavailable
+    from tests.prefect.postgres import Postgres, bin_dir
+
+    if bin_dir() is None:
+        _unavailable("no PostgreSQL for the shared 3.x server: run scripts/install-postgres")
+    prefect_server.stop()  # one server at a time on 2 cores; the next test restarts it
+    with Postgres() as pg, PrefectServer(prefect_server.version,
+                                         pg.create_database("prefect")) as server, \
+            PrefectApi(server.api_url) as api:
+        three_supervisors_run_each_run_once(server, api, tmp_path)
+
+
+def three_supervisors_run_each_run_once(server: PrefectServer, api: PrefectApi,
+                                        tmp_path: Path) -> None:
     name, ran = unique("shared"), tmp_path / "ran.txt"
     deployments = [{"name": name, "command": [PY, "-c", RECORD, str(ran)]}]
-    ids: list[str] = []
-    supervisors = [Supervisor(settings_for(prefect_server, tmp_path, deployments,
+    supervisors = [Supervisor(settings_for(server, tmp_path, deployments,
                                            name=f"edge-{i}", limit=4, poll_interval=1.0,
                                            cancel_poll_interval=2.0)) for i in range(3)]
     # the runs are made first: a SQLite server answers 503 to creates made under the polling
@@ -144,13 +160,13 @@ def test_three_supervisors_run_each_of_60_runs_exactly_once(
                                 journal=Journal(tmp_path / "setup.journal.db"))
     setup.register_deployments(supervisors[0].settings.deployments)
     setup.close()
-    dep = deployment_id(prefect_api, name)
-    ids = [prefect_api.create_flow_run(dep)["id"] for _ in range(60)]
+    dep = deployment_id(api, name)
+    ids = [api.create_flow_run(dep)["id"] for _ in range(60)]
     try:
         for sup in supervisors:
             sup.start()
-        wait_until(lambda: len(prefect_api.read_flow_runs(dep, ["COMPLETED"])) == 60, 180,
-                   message="60 runs completed")
+        wait_until(lambda: len(api.read_flow_runs(dep, ["COMPLETED"])) == 60, 180,
+                   interval=0.5, message="60 runs completed")
     finally:
         for sup in supervisors:
             sup.stop()
