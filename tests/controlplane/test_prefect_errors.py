@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -123,6 +124,14 @@ def test_a_server_that_keeps_failing_is_unavailable_not_an_error(server, tmp_pat
     url = server(lambda m, p, h: (502, {"detail": "bad gateway"}, {}))
     with pytest.raises(ControlPlaneUnavailable, match="502"):
         plane(url, tmp_path)
+
+
+def test_a_call_after_close_is_unavailable_not_a_runtime_error(server, tmp_path):
+    # An actor still retrying when the system closed the plane must meet an error it handles
+    found = plane(server(version("3.4.25")), tmp_path)
+    found.close()
+    with pytest.raises(ControlPlaneUnavailable, match="closed"):
+        found.read_run(uuid.uuid4())
 
 
 def test_cli_against_an_unreachable_server_is_one_line_and_exit_1(tmp_path):

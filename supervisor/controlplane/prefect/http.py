@@ -128,6 +128,8 @@ class PrefectHTTP:
 
     def _once(self, method: str, path: str, body: Any, params: Mapping[str, Any] | None) -> Any:
         where = f"{method} {self.api_url}/{path}"
+        if self._client.is_closed:  # an actor still retrying when the system closed the plane
+            raise ControlPlaneUnavailable(f"{where}: the connection to Prefect is closed")
         try:
             response = self._client.request(method, path, json=body, params=params)
         except httpx.TimeoutException:
