@@ -180,14 +180,15 @@ def write_readme(path: Path, results: dict[str, Any], date: str) -> None:
     import re
 
     text = path.read_text()
-    pattern = re.compile(r"(<!-- bench-prefect:start -->\n).*?(\n<!-- bench-prefect:end -->)", re.S)
+    pattern = re.compile(r"(<!-- bench-prefect:start -->\n)(?:.*?\n)?(<!-- bench-prefect:end -->)",
+                         re.S)
     if not pattern.search(text):
         raise SystemExit(f"{path}: no <!-- bench-prefect:start --> … :end --> markers")
     runs = max(g["runs"] for found in results.values() for g in found.values()
                if isinstance(g, dict))
     section = (f"{table(results)}\n\n{TARGETS} Measured {date} by `scripts/bench`, {runs} runs "
                "per runner, one at a time, SQLite-backed servers on loopback.")
-    path.write_text(pattern.sub(lambda m: m.group(1) + section + m.group(2), text))
+    path.write_text(pattern.sub(lambda m: m.group(1) + section + "\n" + m.group(2), text))
 
 
 def _s(ms: float) -> str:
