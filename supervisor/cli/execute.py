@@ -38,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
             raise RunNotFound(
                 f"no run with id '{run_id}' in {context.database_name(settings)}"
             ) from None
-    if found.state.type is StateType.SCHEDULED and found.scheduled_time > Clock().now():
-        print(output.waiting_line(found), file=sys.stderr, flush=True)
+    future = found.state.type is StateType.SCHEDULED and found.scheduled_time > Clock().now()
     code = run_supervised(
-        settings, drain=0.0, execute=run_id, ops_api=False, announce=False, interruptible=True
+        settings, drain=0.0, execute=run_id, ops_api=False, announce=False, interruptible=True,
+        waiting=output.waiting_line(found) if future else None,
     )
     if code == INTERRUPTED:
         return code

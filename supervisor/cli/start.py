@@ -83,10 +83,12 @@ def run_supervised(
     announce: bool = True,
     echo_runs: bool = False,
     interruptible: bool = False,
+    waiting: str | None = None,
 ) -> int:
     """Run a `Supervisor` in the foreground with the CLI's logging and signal handling (shared
     by `start` and `execute`); return its exit code, or INTERRUPTED when `interruptible` and a
-    signal stopped it. Handlers are restored on the way out."""
+    signal stopped it. Handlers are restored on the way out. `waiting` is said on stderr once
+    the handlers are in place: after it, Ctrl-C is ours to answer."""
     import pykka.debug
 
     from supervisor.cli import context
@@ -106,6 +108,8 @@ def run_supervised(
             (signal.SIGUSR1, pykka.debug.log_thread_tracebacks),
         )
     }
+    if waiting:
+        print(waiting, file=sys.stderr, flush=True)
     try:
         sup = Supervisor(
             settings,
