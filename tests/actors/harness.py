@@ -52,6 +52,18 @@ class Harness:
         self.scheduler.advance(seconds)
         self.barrier()
 
+    def advance_until(self, done: Any, step: float, timeout: float = 10.0) -> Any:
+        """Move the clock `step` s at a time until `done()` is true (a real-time deadline): a
+        timer an actor arms just after one step fires on the next, on however loaded a host."""
+
+        def stepped() -> Any:
+            if result := done():
+                return result
+            self.advance(step)
+            return None
+
+        return wait_until(stepped, timeout, interval=0.01, message=f"{done} while advancing")
+
     def create_run(self, deployment: str, in_seconds: float = 0.0, **parameters: Any) -> Run:
         when = self.clock.now() + timedelta(seconds=in_seconds)
         return self.plane.create_run(deployment, parameters, when)

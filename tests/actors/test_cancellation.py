@@ -25,8 +25,7 @@ def test_the_cancellation_poller_ends_a_running_tree_with_the_deployments_grace(
         h.wait_state(run, StateType.RUNNING)
         assert h.plane.request_cancel(run.id).state.type is StateType.CANCELLING
         # No nudge: the poller finds it on its next tick
-        h.advance(0.5)
-        wait_until(lambda: process.terminations)
+        h.advance_until(lambda: process.terminations, step=0.5)
         assert process.terminations[0] == (7.0, ExitReason.CANCELLED)
         final = h.wait_state(run, StateType.CANCELLED)
         assert final.state.message.startswith("cancelled by ")

@@ -116,14 +116,7 @@ def test_health_says_steadily_since_when_the_control_plane_is_down_then_recovers
         assert since == f"{down_at:%Y-%m-%d %H:%M:%S}Z"
         # And once the control plane is back and the report has landed, it is healthy again
         h.plane.heal()
-
-        def healthy_after_a_second() -> bool:  # the actors run on real threads: give them time
-            healthy = h.sup.health()[0]
-            if not healthy:
-                h.advance(1.0)
-            return healthy
-
-        wait_until(healthy_after_a_second, 30, interval=0.02, message="healthy again")
+        h.advance_until(lambda: h.sup.health()[0], step=1.0, timeout=30)
         assert h.sup.health() == (True, "ok")
         assert h.state(run) is StateType.COMPLETED
     finally:

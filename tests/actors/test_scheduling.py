@@ -76,8 +76,8 @@ def test_slots_are_all_free_after_mixed_outcomes(tmp_path):
             elif run is cancelled:
                 h.plane.request_cancel(run.id)
                 h.sup.nudge()
-            elif run is timed_out:
-                h.advance(30)
+            elif run is timed_out:  # its timer may be armed just after RUNNING is seen
+                h.advance_until(lambda r=run: h.state(r) is StateType.FAILED, step=30)
         expected = {
             ok.id: StateType.COMPLETED,
             bad.id: StateType.CRASHED,
