@@ -32,6 +32,7 @@ import tenacity
 from supervisor.clock import Clock
 from supervisor.controlplane import sqlite_deployments, sqlite_schema
 from supervisor.controlplane import sqlite_runs as runs
+from supervisor.controlplane.batch import Answered, Outcome, Proposal, propose_each
 from supervisor.controlplane.rules import utc
 from supervisor.controlplane.sqlite_rows import StoredSettingsInvalid
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable, DatabaseError
@@ -195,6 +196,33 @@ class LocalControlPlane:
         return self._txn(lambda c: runs.propose(
             c, run_id, state, force=force, idempotency_key=idempotency_key, fields=fields),
             write=True)
+
+    def set_states(self, proposals: Sequence[Proposal]) -> Answered:
+        """Every proposal in order, in one transaction: all are answered, or (busy, locked)
+        none is applied. A subclass that wraps `set_state` (fault injection, a recorder) is
+        given each proposal through it instead."""
+        if type(self).set_state is not LocalControlPlane.set_state and (
+            type(self).set_states is LocalControlPlane.set_states
+        ):
+            return propose_each(self.set_state, proposals)
+
+        def apply(conn: sqlite3.Connection) -> list[Outcome]:
+            outcomes: list[Outcome] = []
+            for p in proposals:
+                state = p.state.model_copy(update={"timestamp": utc(p.state.timestamp)})
+                fields = {"supervisor": p.supervisor, "pid": p.pid, "exit_code": p.exit_code,
+                          "commit": p.commit}
+                try:
+                    outcomes.append(runs.propose(conn, p.run_id, state, force=p.force,
+                                                 idempotency_key=p.idempotency_key, fields=fields))
+                except ControlPlaneError as exc:  # RunNotFound, raised before any write
+                    outcomes.append(exc)
+            return outcomes
+
+        try:
+            return self._txn(apply, write=True), None
+        except ControlPlaneUnavailable as exc:
+            return [], exc
 
     def request_cancel(self, run_id: uuid.UUID) -> Run:
         now = self._now()
