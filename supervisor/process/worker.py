@@ -52,7 +52,9 @@ class Snapshot:
             self._local = is_subreaper()
         return self._local
 
-    def pids(self, run_id: str, sids: Collection[int] = (), *, everywhere: bool = False) -> list[int]:
+    def pids(
+        self, run_id: str, sids: Collection[int] = (), *, everywhere: bool = False
+    ) -> list[int]:
         """Processes with the run's cookie, plus those caught mid-exec in one of its sessions:
         among what we adopted (subreaper), or on the whole machine (`everywhere`, or no
         subreaper)."""
