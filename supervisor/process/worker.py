@@ -33,6 +33,7 @@ class Snapshot:
         self._mains = mains  # our children that are runs' main processes (not adopted)
         self._local = local
         self._children: list[int] | None = None
+        self._adopted: list[int] | None = None
         self._by_run: dict[str, list[int]] | None = None
         self._blank: dict[int, int] = {}  # pid -> session, for live processes with an empty environ
 
@@ -43,8 +44,12 @@ class Snapshot:
         return self._children
 
     def adopted(self) -> list[int]:
-        """Our children that are not a run's main process: adopted orphans, other children."""
-        return [pid for pid in self.our_children() if pid not in self._mains]
+        """Our children that are not a run's main process: adopted orphans, other children.
+        Taken once per batch, with the children (a main reaped later in the batch is no child
+        of ours any more, but still in the list read before)."""
+        if self._adopted is None:
+            self._adopted = [pid for pid in self.our_children() if pid not in self._mains]
+        return self._adopted
 
     @property
     def local(self) -> bool:
