@@ -63,6 +63,9 @@ class LocalControlPlane:
         )
         self._conn: sqlite3.Connection | None = None
         self._conn = self._guard(lambda: sqlite_schema.connect(self.path))
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None  # opened at the first read
+        self._closed = False
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -84,8 +87,11 @@ class LocalControlPlane:
             raise DatabaseError(f"{self.path}: {exc}") from None
 
     def _txn(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """Writes on one connection, reads on another (WAL: a reader never waits for a writer),
+        each behind its own lock: a long read (5,000 runs due) does not hold up a claim."""
+
         def attempt() -> T:
-            conn = self._conn
+            conn = self._conn if write else self._read_connection()
             if conn is None:
                 raise ControlPlaneError(f"{self.path}: the control plane is closed")
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -98,17 +104,24 @@ class LocalControlPlane:
                 raise
             return value
 
-        with self._lock:
+        with self._lock if write else self._read_lock:
             return self._guard(attempt)
+
+    def _read_connection(self) -> sqlite3.Connection | None:
+        if self._reader is None and not self._closed:
+            self._reader = sqlite_schema.connect(self.path)
+        return self._reader
 
     def _now(self) -> datetime:
         return utc(self._clock.now())
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        with self._lock, self._read_lock:
+            self._closed = True
+            for conn in (self._conn, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._conn = self._reader = None
 
     # -- deployments -----------------------------------------------------------------------
 
