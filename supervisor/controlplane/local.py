@@ -34,6 +34,7 @@ from supervisor.controlplane import sqlite_deployments, sqlite_schema
 from supervisor.controlplane import sqlite_runs as runs
 from supervisor.controlplane.batch import Answered, Outcome, Proposal, propose_each
 from supervisor.controlplane.rules import utc
+from supervisor.controlplane.sqlite_group import GroupCommit
 from supervisor.controlplane.sqlite_rows import StoredSettingsInvalid
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable, DatabaseError
 from supervisor.models import DeploymentInfo, OrchestrationResult, Run, State, StateType
@@ -66,6 +67,7 @@ class LocalControlPlane:
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None  # opened at the first read
         self._closed = False
+        self._group = GroupCommit(self._lock)  # claims arriving together: one transaction
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -90,11 +92,15 @@ class LocalControlPlane:
         """Writes on one connection, reads on another (WAL: a reader never waits for a writer),
         each behind its own lock: a long read (5,000 runs due) does not hold up a claim."""
 
+        if write:
+            with self._lock:
+                return self._locked_write(fn)
+
         def attempt() -> T:
-            conn = self._conn if write else self._read_connection()
+            conn = self._read_connection()
             if conn is None:
                 raise ControlPlaneError(f"{self.path}: the control plane is closed")
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.execute("BEGIN")
             try:
                 value = fn(conn)
                 conn.execute("COMMIT")
@@ -104,8 +110,27 @@ class LocalControlPlane:
                 raise
             return value
 
-        with self._lock if write else self._read_lock:
+        with self._read_lock:
             return self._guard(attempt)
+
+    def _locked_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """One write transaction; the caller holds the write lock (group commit)."""
+
+        def attempt() -> T:
+            conn = self._conn
+            if conn is None:
+                raise ControlPlaneError(f"{self.path}: the control plane is closed")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                value = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return value
+
+        return self._guard(attempt)
 
     def _read_connection(self) -> sqlite3.Connection | None:
         if self._reader is None and not self._closed:
@@ -206,9 +231,9 @@ class LocalControlPlane:
     ) -> OrchestrationResult:
         state = state.model_copy(update={"timestamp": utc(state.timestamp)})
         fields = {"supervisor": supervisor, "pid": pid, "exit_code": exit_code, "commit": commit}
-        return self._txn(lambda c: runs.propose(
+        return self._group.write(lambda c: runs.propose(
             c, run_id, state, force=force, idempotency_key=idempotency_key, fields=fields),
-            write=True)
+            self._locked_write)
 
     def set_states(self, proposals: Sequence[Proposal]) -> Answered:
         """Every proposal in order, in one transaction: all are answered, or (busy, locked)
