@@ -64,6 +64,7 @@ def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
         c0 = time.monotonic()
         for run in runs:
             system.client.request_cancel(run.id)
+        out["cancel_requested_s"] = round(time.monotonic() - c0, 3)  # the bench's own writes
         system.supervisor.nudge()
         if not system.recorder.wait("ended", count, timeout=120):
             raise RuntimeError(f"only {system.recorder.ended} of {count} runs ended")
