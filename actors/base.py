@@ -12,12 +12,13 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import pykka
 
 from actors.board import StatusBoard
 from actors.messages import ChildFailed, Tick
+from actors.pool import ActorPool
 from actors.timers import Scheduler, TimerHandle
 from supervisor.clock import Clock
 from supervisor.controlplane.port import ControlPlane
@@ -52,6 +53,8 @@ class SystemContext:
     """Since when the control plane has been unavailable (for health)."""
     echo_runs: bool = False
     """Copy every line of run output into the supervisor's own log (`start --echo-runs`)."""
+    pool: ActorPool = field(default_factory=ActorPool)
+    """The threads that serve pooled actors (run actors): a few, not one per run."""
 
     @property
     def clock(self) -> Clock:
@@ -62,14 +65,27 @@ class SupervisedActor(pykka.ThreadingActor):
     """Base of every actor: reports its death to its parent and its state to the board."""
 
     kind = "actor"
+    pooled: ClassVar[bool] = False
+    """Served by the system's shared `ActorPool` rather than by a thread of its own: for actors
+    there are many of (runs). The root and its few long-lived children keep their own threads,
+    so a burst of runs never delays supervision."""
 
     def __init__(self, name: str, ctx: SystemContext, parent: pykka.ActorRef[Any] | None) -> None:
+        self.ctx = ctx  # before pykka's __init__, which asks for the inbox
         super().__init__()
         self.name = name
-        self.ctx = ctx
         self.parent = parent
         self._timer: TimerHandle | None = None
         ctx.board.register(name, self.kind, ROOT_NAME if parent is not None else None)
+
+    def _create_actor_inbox(self) -> Any:  # type: ignore[override]
+        return self.ctx.pool.mailbox(self) if self.pooled else super()._create_actor_inbox()
+
+    def _start_actor_loop(self) -> None:
+        if self.pooled:
+            self.ctx.pool.start(self.actor_inbox)  # type: ignore[arg-type]
+        else:
+            super()._start_actor_loop()
 
     # Hooks for subclasses -------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ def run_actor_name(run_id: uuid.UUID) -> str:
 
 class RunActor(SupervisedActor):
     kind = "run"
+    pooled = True
 
     def __init__(
         self,

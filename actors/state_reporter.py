@@ -9,6 +9,7 @@ Each report carries an idempotency key, so a retry after a lost answer cannot ap
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -20,9 +21,14 @@ from actors.base import STATE_REPORTER, SupervisedActor
 from actors.messages import Drain, Drained, Forward, ReportState, StateReported
 from actors.timers import TimerHandle
 from supervisor.backoff import Backoff
+from supervisor.controlplane.batch import Outcome, Proposal, propose_all, propose_each
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 
 logger = logging.getLogger("supervisor.reports")
+
+
+BATCH = 500
+"""Reports sent in one batch at most (one transaction holds the database's write lock)."""
 
 
 @dataclass(frozen=True)
@@ -90,36 +96,49 @@ class StateReporterActor(SupervisedActor):
         self._drain = None
 
     def _flush(self) -> None:
+        """Send everything queued as one batch (one transaction on the local adapter)."""
         while self._queue:
-            report = self._queue[0]
+            batch = list(itertools.islice(self._queue, BATCH))
+            proposals = [_proposal(report) for report in batch]
             try:
-                result = self.ctx.control_plane.set_state(
-                    report.run_id,
-                    report.state,
-                    idempotency_key=report.idempotency_key,
-                    pid=report.pid,
-                    exit_code=report.exit_code,
-                    commit=report.commit,
-                )
+                outcomes, down = propose_all(self.ctx.control_plane, proposals)
             except ControlPlaneUnavailable as exc:
+                outcomes, down = [], exc
+            except ControlPlaneError:  # the batch as a whole refused: each gets its own answer
+                outcomes, down = propose_each(self.ctx.control_plane.set_state, proposals)
+            for report, outcome in zip(batch, outcomes, strict=False):
+                self._queue.popleft()
+                self._answered(report, outcome)
+            if down is not None:
                 self.ctx.outage.failed(self.name, self.ctx.clock.now())
-                delay = self._backoff.failed(exc)
-                self.ctx.board.update(self.name, last_error=str(exc), failing=True)
+                delay = self._backoff.failed(down)
+                self.ctx.board.update(self.name, last_error=str(down), failing=True)
                 self.ctx.board.own(self.name, pending=len(self._queue))
                 self._retry = self.tell_later(delay, _Retry())
                 return
-            except ControlPlaneError as exc:  # not retryable: say so and go on with the rest
-                logger.error(
-                    "state report %s for run %s refused: %s", report.state.type, report.run_id, exc
-                )
-                self._queue.popleft()
-                continue
-            self._queue.popleft()
-            self.ctx.outage.succeeded(self.name)
-            if self._backoff.failing:
-                self._backoff.succeeded()
-                self.ctx.board.update(self.name, failing=False)
-            self.ctx.board.own(self.name, pending=len(self._queue))
-            if report.reply_to is not None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    report.reply_to.tell(StateReported(report.run_id, report.state, result))
+        self.ctx.board.own(self.name, pending=0)
+
+    def _answered(self, report: ReportState, outcome: Outcome) -> None:
+        if isinstance(outcome, ControlPlaneError):  # not retryable: say so and go on
+            logger.error(
+                "state report %s for run %s refused: %s", report.state.type, report.run_id, outcome
+            )
+            return
+        self.ctx.outage.succeeded(self.name)
+        if self._backoff.failing:
+            self._backoff.succeeded()
+            self.ctx.board.update(self.name, failing=False)
+        if report.reply_to is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                report.reply_to.tell(StateReported(report.run_id, report.state, outcome))
+
+
+def _proposal(report: ReportState) -> Proposal:
+    return Proposal(
+        report.run_id,
+        report.state,
+        report.idempotency_key,
+        pid=report.pid,
+        exit_code=report.exit_code,
+        commit=report.commit,
+    )

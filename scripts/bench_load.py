@@ -29,6 +29,12 @@ def _due_at(system: Any, deployment: str, count: int, lead: float) -> tuple[list
     return runs, due_mono
 
 
+def _cpu_at(due: float) -> float:
+    """This process's CPU seconds at the monotonic time `due` (sleeps until then)."""
+    time.sleep(max(0.0, due - time.monotonic()))  # a bench, not a test
+    return _cpu()
+
+
 def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
     """`count` sleeping runs at once: start all, RSS/threads/CPU of this process, cancel all."""
     me = psutil.Process()
@@ -36,7 +42,7 @@ def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
     deployment = {"name": "sleeper", "command": [*stamp, "sleep"], "kill_grace": 5.0}
     out: dict[str, Any] = {"runs": count}
     with running_system([deployment], limit=count) as system:
-        runs, due = _due_at(system, "sleeper", count, lead=4.0)
+        runs, due = _due_at(system, "sleeper", count, lead=_lead(count))
         if not system.recorder.wait("ready", count, timeout=120):
             raise RuntimeError(f"only {system.recorder.ready} of {count} runs started")
         stamps = [t.stamp[0] for t in system.recorder.traces.values() if t.stamp]
@@ -54,9 +60,11 @@ def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
         out["rss_delta_mib"] = round((me.memory_info().rss - rss_before) / 2**20, 1)
         out["threads"] = me.num_threads()
         out["threads_idle"] = threading.active_count()  # Python threads, for comparison
+        out["pool_threads"] = system.supervisor._ctx.pool.threads  # type: ignore[union-attr]
         c0 = time.monotonic()
         for run in runs:
             system.client.request_cancel(run.id)
+        out["cancel_requested_s"] = round(time.monotonic() - c0, 3)  # the bench's own writes
         system.supervisor.nudge()
         if not system.recorder.wait("ended", count, timeout=120):
             raise RuntimeError(f"only {system.recorder.ended} of {count} runs ended")
@@ -69,14 +77,42 @@ def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
     return out
 
 
+def _lead(count: int) -> float:
+    """s between creating `count` runs (one write each, ~0.3 ms) and their due time."""
+    return 4.0 + count / 1000
+
+
+def cost_per_run(counts: tuple[int, ...], limit: int) -> dict[str, Any]:
+    """A burst of each size: ms of wall and of this process's CPU per run, beside the Popen
+    pool's wall per run; flat as N grows means no cost grows with the runs held."""
+    out: dict[str, Any] = {}
+    for count in counts:
+        got = burst(count, limit)
+        out[str(count)] = {
+            "wall_ms": round(1000 * got["drain_s"] / count, 3),
+            "cpu_ms": round(1000 * got["cpu_s"] / count, 3),
+            "popen_ms": round(1000 * got["baseline_s"] / count, 3),
+            "ratio": got["ratio"],
+            "left": got["left"],
+        }
+    return out
+
+
+def _cpu() -> float:
+    usage = psutil.Process().cpu_times()
+    return usage.user + usage.system
+
+
 def burst(count: int, limit: int) -> dict[str, Any]:
     """`count` runs of `true` due at once through `limit` slots, vs a bare Popen pool."""
     baseline = popen_pool_drain(count, limit)
     with running_system([{"name": "true", "command": ["true"]}], limit=limit) as system:
-        runs, due = _due_at(system, "true", count, lead=4.0)
+        runs, due = _due_at(system, "true", count, lead=_lead(count))
+        cpu_at_due = _cpu_at(due)
         if not system.plane.wait_terminal(count, timeout=300):
             raise RuntimeError(f"only {len(system.plane.ended)} of {count} runs ended")
         drain = system.plane.last_terminal() - due
+        cpu = _cpu() - cpu_at_due
         reaped = max(t.ended_at for t in system.recorder.traces.values() if t.ended_at) - due
         completed = sum(
             1 for t in system.recorder.traces.values() if t.result and t.result.returncode == 0
@@ -88,6 +124,7 @@ def burst(count: int, limit: int) -> dict[str, Any]:
         "last_reaped_s": round(reaped, 3),
         "baseline_s": round(baseline, 3),
         "ratio": round(drain / baseline, 3),
+        "cpu_s": round(cpu, 3),
         "completed": completed,
         "runs_created": len(runs),
         "left": system.extra["left"],

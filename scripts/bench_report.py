@@ -39,6 +39,9 @@ METHODS = {
     "reaped",
     "burst_drain_ratio": "runs of `true` all due at one instant, limit 50: due -> last terminal "
     "state landed in the control plane, divided by a 50-thread pool of Popen(['true']).wait()",
+    "cost_per_run": "bursts of N runs of `true` (limit 50) as in burst_drain_ratio: drain wall "
+    "time / N and this process's CPU from due to the last terminal state / N, beside the Popen "
+    "pool's wall time / N",
 }
 
 
@@ -78,21 +81,29 @@ def rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         n = s["runs"]
         got += [
             (f"{n} sleeping runs: all executing", f"{s['start_all_s']:.2f} s after due "
-             f"(RUNNING recorded {s['running_reported_s']:.2f} s)", "—", "—"),
+             f"(RUNNING recorded {s['running_reported_s']:.2f} s)", "≤ 2 s",
+             _verdict(s["start_all_s"] <= 2)),
             (f"{n} sleeping runs: RSS", f"{s['rss_mib']:.0f} MiB (+{s['rss_delta_mib']:.0f})",
-             "≤ 150 MiB", _verdict(s["rss_mib"] <= 150)),
-            (f"{n} sleeping runs: CPU", f"{s['cpu_percent']:.1f} % of a core", "≤ 10 %",
-             _verdict(s["cpu_percent"] <= 10)),
-            (f"{n} sleeping runs: threads", str(s["threads"]), "—", "—"),
+             "≤ 300 MiB", _verdict(s["rss_mib"] <= 300)),
+            (f"{n} sleeping runs: idle CPU", f"{s['cpu_percent']:.1f} % of a core", "≤ 2 %",
+             _verdict(s["cpu_percent"] <= 2)),
+            (f"{n} sleeping runs: threads", f"{s['threads']} ({s.get('pool_threads', '?')} "
+             "serving run actors)", "≤ 64", _verdict(s["threads"] <= 64)),
             (f"{n} sleeping runs: cancel all", f"{s['cancel_all_s']:.2f} s reaped, "
-             f"{s['cancel_reported_s']:.2f} s recorded; {s['left']} left", "0 left",
-             _verdict(s["left"] == 0)),
+             f"{s['cancel_reported_s']:.2f} s recorded (requests alone "
+             f"{s.get('cancel_requested_s', 0):.2f} s); {s['left']} left", "≤ 5 s, 0 left",
+             _verdict(s["left"] == 0 and s["cancel_all_s"] <= 5)),
         ]
     if "burst_drain_ratio" in out:
         b = out["burst"]
         got.append(("burst drain ratio", f"{b['ratio']:.2f} ({b['runs']} runs of true, limit "
                     f"{b['limit']}: {b['drain_s']:.2f} s vs Popen pool {b['baseline_s']:.2f} s)",
                     "≤ 1.5", _verdict(b["ratio"] <= 1.5)))
+    if "cost_per_run" in out:
+        for n, c in out["cost_per_run"].items():
+            got.append((f"cost per run, N = {int(n):,}", f"{c['wall_ms']:.2f} ms wall, "
+                        f"{c['cpu_ms']:.2f} ms CPU (Popen pool {c['popen_ms']:.2f} ms; "
+                        f"ratio {c['ratio']:.2f})", "flat in N", "—"))
     for figure, error in out.get("errors", {}).items():
         got.append((figure, error, "—", "ERROR"))
     base = out["baseline"]

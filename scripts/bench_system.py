@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 
 from bench_stamp import parse_stamp
 
+from supervisor.controlplane.batch import Answered, Proposal
 from supervisor.controlplane.local import LocalControlPlane
 from supervisor.models import OrchestrationResult, State, StateType
 from supervisor.process import ExitResult, RunProcess, start_process
@@ -130,6 +131,18 @@ class RecordingPlane(LocalControlPlane):
 
     def set_state(self, run_id: uuid.UUID, state: State, **kw: Any) -> OrchestrationResult:
         result = super().set_state(run_id, state, **kw)
+        self._note(run_id, state, result)
+        return result
+
+    def set_states(self, proposals: Sequence[Proposal]) -> Answered:
+        """The batched path of the real adapter (one transaction), noted per proposal."""
+        outcomes, down = LocalControlPlane.set_states(self, proposals)
+        for proposal, outcome in zip(proposals, outcomes, strict=False):
+            if isinstance(outcome, OrchestrationResult):
+                self._note(proposal.run_id, proposal.state, outcome)
+        return outcomes, down
+
+    def _note(self, run_id: uuid.UUID, state: State, result: OrchestrationResult) -> None:
         if state.type.is_terminal:
             with self._cond:
                 self.answered[run_id] = result.state.type if result.state else state.type
@@ -140,7 +153,6 @@ class RecordingPlane(LocalControlPlane):
                 if state.type.is_terminal:
                     self.ended.add(run_id)
                 self._cond.notify_all()
-        return result
 
     def wait_state(self, run_id: uuid.UUID, kind: StateType, timeout: float = 30.0) -> float:
         with self._cond:

@@ -195,6 +195,8 @@ class Supervisor:
             self._ops = None
         if self._scheduler is not None:
             self._scheduler.close()
+        if self._ctx is not None:
+            self._ctx.pool.close()
         if self._control_plane is not None and self._owns_control_plane:
             self._control_plane.close()
             self._control_plane = None

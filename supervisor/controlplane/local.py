@@ -32,7 +32,9 @@ import tenacity
 from supervisor.clock import Clock
 from supervisor.controlplane import sqlite_deployments, sqlite_schema
 from supervisor.controlplane import sqlite_runs as runs
+from supervisor.controlplane.batch import Answered, Outcome, Proposal, propose_each
 from supervisor.controlplane.rules import utc
+from supervisor.controlplane.sqlite_group import GroupCommit
 from supervisor.controlplane.sqlite_rows import StoredSettingsInvalid
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable, DatabaseError
 from supervisor.models import DeploymentInfo, OrchestrationResult, Run, State, StateType
@@ -62,6 +64,10 @@ class LocalControlPlane:
         )
         self._conn: sqlite3.Connection | None = None
         self._conn = self._guard(lambda: sqlite_schema.connect(self.path))
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None  # opened at the first read
+        self._closed = False
+        self._group = GroupCommit(self._lock)  # claims arriving together: one transaction
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -83,11 +89,18 @@ class LocalControlPlane:
             raise DatabaseError(f"{self.path}: {exc}") from None
 
     def _txn(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """Writes on one connection, reads on another (WAL: a reader never waits for a writer),
+        each behind its own lock: a long read (5,000 runs due) does not hold up a claim."""
+
+        if write:
+            with self._lock:
+                return self._locked_write(fn)
+
         def attempt() -> T:
-            conn = self._conn
+            conn = self._read_connection()
             if conn is None:
                 raise ControlPlaneError(f"{self.path}: the control plane is closed")
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.execute("BEGIN")
             try:
                 value = fn(conn)
                 conn.execute("COMMIT")
@@ -97,17 +110,43 @@ class LocalControlPlane:
                 raise
             return value
 
-        with self._lock:
+        with self._read_lock:
             return self._guard(attempt)
+
+    def _locked_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """One write transaction; the caller holds the write lock (group commit)."""
+
+        def attempt() -> T:
+            conn = self._conn
+            if conn is None:
+                raise ControlPlaneError(f"{self.path}: the control plane is closed")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                value = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return value
+
+        return self._guard(attempt)
+
+    def _read_connection(self) -> sqlite3.Connection | None:
+        if self._reader is None and not self._closed:
+            self._reader = sqlite_schema.connect(self.path)
+        return self._reader
 
     def _now(self) -> datetime:
         return utc(self._clock.now())
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        with self._lock, self._read_lock:
+            self._closed = True
+            for conn in (self._conn, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._conn = self._reader = None
 
     # -- deployments -----------------------------------------------------------------------
 
@@ -192,9 +231,36 @@ class LocalControlPlane:
     ) -> OrchestrationResult:
         state = state.model_copy(update={"timestamp": utc(state.timestamp)})
         fields = {"supervisor": supervisor, "pid": pid, "exit_code": exit_code, "commit": commit}
-        return self._txn(lambda c: runs.propose(
+        return self._group.write(lambda c: runs.propose(
             c, run_id, state, force=force, idempotency_key=idempotency_key, fields=fields),
-            write=True)
+            self._locked_write)
+
+    def set_states(self, proposals: Sequence[Proposal]) -> Answered:
+        """Every proposal in order, in one transaction: all are answered, or (busy, locked)
+        none is applied. A subclass that wraps `set_state` (fault injection, a recorder) is
+        given each proposal through it instead."""
+        if type(self).set_state is not LocalControlPlane.set_state and (
+            type(self).set_states is LocalControlPlane.set_states
+        ):
+            return propose_each(self.set_state, proposals)
+
+        def apply(conn: sqlite3.Connection) -> list[Outcome]:
+            outcomes: list[Outcome] = []
+            for p in proposals:
+                state = p.state.model_copy(update={"timestamp": utc(p.state.timestamp)})
+                fields = {"supervisor": p.supervisor, "pid": p.pid, "exit_code": p.exit_code,
+                          "commit": p.commit}
+                try:
+                    outcomes.append(runs.propose(conn, p.run_id, state, force=p.force,
+                                                 idempotency_key=p.idempotency_key, fields=fields))
+                except ControlPlaneError as exc:  # RunNotFound, raised before any write
+                    outcomes.append(exc)
+            return outcomes
+
+        try:
+            return self._txn(apply, write=True), None
+        except ControlPlaneUnavailable as exc:
+            return [], exc
 
     def request_cancel(self, run_id: uuid.UUID) -> Run:
         now = self._now()

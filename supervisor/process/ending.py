@@ -118,7 +118,7 @@ class TreeEnder:
     def _give_up(self, snap: Snapshot) -> None:
         if self._phase == "kill":
             log.error("run %s: %d process(es) survived SIGKILL", self.run_id, len(self._live))
-            self._finish(snap, leftovers=len(snap.pids(self.run_id, self._sids)))
+            self._finish(snap, leftovers=len(snap.pids(self.run_id, self._sids, everywhere=True)))
 
     # --- steps ---
 
@@ -140,6 +140,8 @@ class TreeEnder:
     def _settle(self, snap: Snapshot) -> None:
         """Track and signal cookie carriers not yet known; finish once nothing is alive."""
         sig = signal.SIGTERM if self._phase == "term" else signal.SIGKILL
+        if snap.local:  # what the live tree forked since the last walk is under it, not adopted
+            self._sweep_tree(sig)
         unpinned = 0
         for pid in snap.pids(self.run_id, self._sids):
             known = self._procs.get(pid)
@@ -201,7 +203,7 @@ class TreeEnder:
         self._phase = "finished"
         if self._timer is not None:
             self._timer.cancel()
-        reaper.reap_session_zombies(self._sids, snap.our_children(), skip={self.main.pid})
+        reaper.reap_session_zombies(self._sids, snap.adopted(), skip={self.main.pid})
         if self.main.exited:
             self._reap_main()
         self._done(
@@ -220,5 +222,6 @@ class TreeEnder:
     def _reap_main(self) -> None:
         if not self.main.closed:
             pidfds.reap(self.main)
+            self._rt.mains.discard(self.main.pid)
             self.main.close()
             self._main_reaped()

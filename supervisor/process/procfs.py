@@ -6,6 +6,7 @@ Only `scan_cookies` reads every process (the cookie scan is the final authority 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from supervisor.process.spec import COOKIE_VAR
@@ -81,12 +82,15 @@ def scan_cookies() -> tuple[dict[str, list[int]], list[int]]:
     """Over the whole machine: run id -> live pids carrying its cookie, and the pids without a
     readable environment (kernel threads, zombies, and processes that are exiting or in the middle
     of an exec: their memory is gone or not in place yet; the caller checks those by session)."""
+    return cookies_of(name for name in os.listdir("/proc") if name.isdigit())
+
+
+def cookies_of(pids: Iterable[int | str]) -> tuple[dict[str, list[int]], list[int]]:
+    """`scan_cookies` over the given pids only."""
     me = os.getpid()
     found: dict[str, list[int]] = {}
     blank: list[int] = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for name in pids:
         try:
             with open(f"/proc/{name}/environ", "rb", buffering=0) as handle:
                 data = handle.read()
@@ -114,6 +118,8 @@ def sessions_of(pids: list[int]) -> dict[int, int]:
     """pid -> session of the live (not zombie) user processes among `pids`.
 
     Kernel threads are left out through one read of kthreadd's children, not one read each."""
+    if not pids:
+        return {}
     kernel = set(children(KTHREADD))
     kernel.add(KTHREADD)
     sessions = {}

@@ -14,10 +14,11 @@ from supervisor.process.worker import Worker
 
 class Runtime:
     def __init__(self) -> None:
+        self.mains: set[int] = set()  # runs' main processes: our children, not adopted orphans
         self.watcher = EpollLoop("supervisor-process-watcher")  # pidfds: exits
         self.pump = EpollLoop("supervisor-process-output")  # pipes: output lines
         self.timers = TimerThread("supervisor-process-timers")  # grace and drain deadlines
-        self.worker = Worker("supervisor-process-ender")  # end sequences, batched scans
+        self.worker = Worker("supervisor-process-ender", self.mains)  # ends, batched scans
 
 
 _runtime = Runtime()

@@ -66,6 +66,7 @@ def start_process(
     # Our unreaped child: its pid cannot be reused until we reap it, so no start time is needed
     # (reading /proc/<pid>/stat here would wait for the exec to finish: +0.2 ms per launch).
     main = Proc(pid=popen.pid, fd=fd, starttime=0, sid=popen.pid)
+    rt.mains.add(popen.pid)  # until it is reaped
     ender = TreeEnder(spec.run_id, main, spec.kill_grace, rt, run._ended, run._main_reaped)
     assert popen.stdout is not None
     output = OutputReader(popen.stdout, rt.pump, log_file, on_output, run._output_done)

@@ -14,16 +14,26 @@ import queue
 import threading
 from collections.abc import Callable, Collection
 
-from supervisor.process import procfs
+from supervisor.process import procfs, tree
+from supervisor.process.subreaper import is_subreaper
 
 log = logging.getLogger(__name__)
 
 
 class Snapshot:
-    """Who carries which run's cookie: read on first use, after the batch's steps were queued."""
+    """Who carries which run's cookie: read on first use, after the batch's steps were queued.
 
-    def __init__(self) -> None:
+    As a child subreaper, every process a run left is under its main (walked by the ender) or
+    re-parented to us, so the batch reads only our adopted children's subtrees: the cost grows
+    with what was adopted, not with the machine. Without the subreaper (or when the ender gives
+    up on a process that survived SIGKILL) it scans every process's cookie, as the restart sweep
+    does."""
+
+    def __init__(self, mains: Collection[int] = (), local: bool | None = None) -> None:
+        self._mains = mains  # our children that are runs' main processes (not adopted)
+        self._local = local
         self._children: list[int] | None = None
+        self._adopted: list[int] | None = None
         self._by_run: dict[str, list[int]] | None = None
         self._blank: dict[int, int] = {}  # pid -> session, for live processes with an empty environ
 
@@ -33,23 +43,54 @@ class Snapshot:
             self._children = procfs.children(os.getpid())
         return self._children
 
-    def pids(self, run_id: str, sids: Collection[int] = ()) -> list[int]:
-        """Processes with the run's cookie, plus those caught mid-exec in one of its sessions."""
+    def adopted(self) -> list[int]:
+        """Our children that are not a run's main process: adopted orphans, other children.
+        Taken once per batch, with the children (a main reaped later in the batch is no child
+        of ours any more, but still in the list read before)."""
+        if self._adopted is None:
+            self._adopted = [pid for pid in self.our_children() if pid not in self._mains]
+        return self._adopted
+
+    @property
+    def local(self) -> bool:
+        if self._local is None:
+            self._local = is_subreaper()
+        return self._local
+
+    def pids(
+        self, run_id: str, sids: Collection[int] = (), *, everywhere: bool = False
+    ) -> list[int]:
+        """Processes with the run's cookie, plus those caught mid-exec in one of its sessions:
+        among what we adopted (subreaper), or on the whole machine (`everywhere`, or no
+        subreaper)."""
+        if everywhere and self.local:
+            by_run, blank = procfs.scan_cookies()
+            return _matching(by_run, procfs.sessions_of(blank), run_id, sids)
         if self._by_run is None:
-            self._by_run, blank = procfs.scan_cookies()
+            if self.local:
+                self._by_run, blank = procfs.cookies_of(tree.walk(self.adopted()))
+            else:
+                self._by_run, blank = procfs.scan_cookies()
             self._blank = procfs.sessions_of(blank)
-        found = self._by_run.get(run_id, [])
-        if sids:
-            found = found + [pid for pid, sid in self._blank.items() if sid in sids]
-        return found
+        return _matching(self._by_run, self._blank, run_id, sids)
+
+
+def _matching(
+    by_run: dict[str, list[int]], blank: dict[int, int], run_id: str, sids: Collection[int]
+) -> list[int]:
+    found = by_run.get(run_id, [])
+    if sids:
+        found = found + [pid for pid, sid in blank.items() if sid in sids]
+    return found
 
 
 Step = Callable[[Snapshot], None]
 
 
 class Worker:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, mains: Collection[int] = ()) -> None:
         self.name = name
+        self._mains = mains
         self._queue: queue.SimpleQueue[Step] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started = False
@@ -70,7 +111,7 @@ class Worker:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            snapshot = Snapshot()
+            snapshot = Snapshot(self._mains)
             for step in batch:
                 try:
                     step(snapshot)

@@ -194,8 +194,9 @@ def test_a_run_whose_claim_failed_is_taken_again_by_a_later_poll(tmp_path):
             if h.launcher.processes.get(str(run.id)):
                 break
             h.advance(1.0)
+        process = h.process(run)  # (the loop above may outrun the re-claim: wait for it)
         assert h.plane.calls.count("set_state") >= 2  # the failed claim, then the good one
-        h.process(run).exit(0)
+        process.exit(0)
         h.wait_state(run, StateType.COMPLETED)
     finally:
         h.sup.stop()

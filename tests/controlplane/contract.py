@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from supervisor.clock import Clock, FakeClock
+from supervisor.controlplane.batch import Proposal, propose_all
 from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import DeploymentNotFound, RunNotFound
 from supervisor.models import OrchestrationStatus, Run, State, StateType
@@ -361,6 +362,35 @@ class ControlPlaneContract:
         assert plane.set_state(one.id, State.of(StateType.PENDING), idempotency_key="k").accepted
         assert plane.set_state(two.id, State.of(StateType.PENDING), idempotency_key="k").accepted
         assert plane.read_run(two.id).state.type is StateType.PENDING
+
+    def test_a_batch_of_proposals_is_applied_in_order_and_once(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment()])
+        one, two = plane.create_run("etl"), plane.create_run("etl")
+        missing = uuid.uuid4()
+        batch = [
+            Proposal(one.id, State.of(StateType.PENDING), "one:pending", supervisor="s1"),
+            Proposal(two.id, State.of(StateType.PENDING), "two:pending", supervisor="s1"),
+            Proposal(one.id, State.of(StateType.RUNNING), "one:running", pid=41),
+            Proposal(missing, State.of(StateType.RUNNING), "missing:running"),
+            Proposal(one.id, State.of(StateType.COMPLETED), "one:terminal", exit_code=0),
+            Proposal(two.id, State.of(StateType.RUNNING), "two:running", pid=42),
+        ]
+        outcomes, down = propose_all(plane, batch)
+        assert down is None and len(outcomes) == len(batch)
+        assert isinstance(outcomes[3], RunNotFound)  # refused alone; the rest applied
+        assert all(o.status is ACCEPT for o in outcomes if not isinstance(o, RunNotFound))
+        assert [s.type for s in plane.read_states(one.id)] == [
+            StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+        first = plane.read_run(one.id)
+        assert (first.pid, first.exit_code, first.supervisor) == (41, 0, "s1")
+        assert plane.read_run(two.id).state.type is StateType.RUNNING
+        # A batch sent again (its answer was lost) applies nothing twice and answers the same
+        states = plane.read_states(one.id)
+        again, down = propose_all(plane, batch)
+        assert down is None
+        assert [o for o in again if not isinstance(o, RunNotFound)] == [
+            o for o in outcomes if not isinstance(o, RunNotFound)]
+        assert plane.read_states(one.id) == states
 
     def test_unknown_run_is_not_found(self, plane: ControlPlane) -> None:
         missing = uuid.uuid4()
