@@ -36,8 +36,9 @@ from actors.messages import (
 from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
-from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess, entrypoint_argv
+from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess
 from supervisor.process.names import FAILURE_VAR
+from supervisor.runkind import launch_for
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.runs")
@@ -78,6 +79,7 @@ class RunActor(SupervisedActor):
         self.process: RunProcess | None = None
         self.commit: str | None = None
         self._cancelled_by: str | None = None
+        self._engine = False  # Prefect's engine reports this run's states (supervisor.runkind)
         self._timeout: TimerHandle | None = None
         self._prefix = f"[{deployment.name} {str(run.id)[:8]}]"
         self._publish()
@@ -157,11 +159,20 @@ class RunActor(SupervisedActor):
         if self._cancelled_by is not None:
             self._end_unstarted(self._cancelled_state("before it started"))
             return
+        try:
+            launch = launch_for(
+                self.deployment, self.run.id, env=self._environment(), cwd=self._cwd(checkout),
+                control_plane=self.ctx.control_plane,
+                flow_python=self.ctx.settings.control_plane.flow_python)
+        except ControlPlaneError as exc:
+            self._end_unstarted(State.of(StateType.CRASHED, f"could not start: {exc}"))
+            return
+        self._engine = launch.engine
         spec = ProcessSpec(
             run_id=str(self.run.id),
-            argv=self._argv(),
-            cwd=self._cwd(checkout),
-            env=self._environment(),
+            argv=launch.argv,
+            cwd=launch.cwd,
+            env=launch.env,
             log_path=self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log",
             kill_grace=self._grace(),
         )
@@ -198,6 +209,7 @@ class RunActor(SupervisedActor):
                 reply_to=self.actor_ref,
                 pid=self.process.pid,
                 commit=self.commit,
+                engine=self._engine,
             )
         )
 
@@ -287,6 +299,7 @@ class RunActor(SupervisedActor):
                 f"{self.run.id}:terminal",
                 exit_code=exit_code,
                 commit=self.commit,
+                engine=self._engine,
             )
         )
 
@@ -315,11 +328,6 @@ class RunActor(SupervisedActor):
 
     def _grace(self) -> float:
         return self.ctx.settings.kill_grace_for(self.deployment)
-
-    def _argv(self) -> tuple[str, ...]:
-        if self.deployment.command is not None:
-            return self.deployment.command
-        return entrypoint_argv(self.deployment.entrypoint or "")
 
     def _cwd(self, checkout: Path | None) -> Path | None:
         """A relative `cwd` is taken inside the checkout (settings leave it relative then)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,10 @@ from actors.base import STATE_REPORTER, SupervisedActor
 from actors.messages import Drain, Drained, Forward, ReportState, StateReported
 from actors.timers import TimerHandle
 from supervisor.backoff import Backoff
+from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
+from supervisor.models import OrchestrationResult, State
+from supervisor.runkind import report_engine_run
 
 logger = logging.getLogger("supervisor.reports")
 
@@ -93,10 +97,12 @@ class StateReporterActor(SupervisedActor):
         while self._queue:
             report = self._queue[0]
             try:
-                result = self.ctx.control_plane.set_state(
+                send = report_engine_run if report.engine else _set_state
+                result = send(
+                    self.ctx.control_plane,
                     report.run_id,
                     report.state,
-                    idempotency_key=report.idempotency_key,
+                    report.idempotency_key,
                     pid=report.pid,
                     exit_code=report.exit_code,
                     commit=report.commit,
@@ -123,3 +129,8 @@ class StateReporterActor(SupervisedActor):
             if report.reply_to is not None:
                 with contextlib.suppress(pykka.ActorDeadError):
                     report.reply_to.tell(StateReported(report.run_id, report.state, result))
+
+
+def _set_state(control_plane: ControlPlane, run_id: uuid.UUID, state: State, key: str,
+               **fields: Any) -> OrchestrationResult:
+    return control_plane.set_state(run_id, state, idempotency_key=key, **fields)

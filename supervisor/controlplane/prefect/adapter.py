@@ -33,7 +33,9 @@ from supervisor.controlplane.prefect import wire
 from supervisor.controlplane.prefect.claims import ClaimLocks, state_before
 from supervisor.controlplane.prefect.deployments import PrefectDeployments
 from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, auth_headers
+from supervisor.controlplane.prefect.jobs import EngineJob, read_job
 from supervisor.controlplane.prefect.journal import Claim, Journal
+from supervisor.controlplane.prefect.pool import WorkPool
 from supervisor.errors import ControlPlaneError, DeploymentNotFound, RunNotFound
 from supervisor.models import (
     DeploymentInfo,
@@ -65,6 +67,7 @@ class PrefectControlPlane:
         clock: Clock | None = None,
         journal: Journal | None = None,
         hostname: str | None = None,
+        worker: str | None = None,
     ) -> None:
         import os
 
@@ -79,6 +82,13 @@ class PrefectControlPlane:
         self._clock = clock or Clock()
         self._hostname = hostname or socket.gethostname()
         self._locks = ClaimLocks(self._http)
+        self._api_env = {"PREFECT_API_URL": section.api_url}
+        if key:
+            self._api_env["PREFECT_API_KEY"] = key
+        if auth:
+            self._api_env["PREFECT_API_AUTH_STRING"] = auth
+        self._pool = (WorkPool(self._http, section, f"{worker or 'supervisor'}@{self._hostname}")
+                      if section.work_pool else None)
         self._deployments = PrefectDeployments(self._http, section.api_url, self._clock,
                                                deployments)
         try:
@@ -118,6 +128,8 @@ class PrefectControlPlane:
         except ControlPlaneError as exc:
             logger.warning("could not sweep old claim locks: %s", exc)
         self._deployments.register(deployments)
+        if self._pool is not None:
+            self._pool.ensure()
 
     def read_deployments(self) -> list[DeploymentInfo]:
         return self._deployments.read()
@@ -174,18 +186,23 @@ class PrefectControlPlane:
     def read_scheduled_runs(
         self, deployments: Collection[str], before: datetime, limit: int
     ) -> list[Run]:
-        ids = [i for i in (self._deployments.id_of(n) for n in dict.fromkeys(deployments)) if i]
-        if not ids or limit <= 0:
+        if limit <= 0:
             return []
-        found = self._http.call("POST", "deployments/get_scheduled_flow_runs", {
-            "deployment_ids": [str(i) for i in ids],
-            "scheduled_before": wire.iso(before),
-            "limit": min(limit, PAGE),
-        })
+        ids = [i for i in (self._deployments.id_of(n) for n in dict.fromkeys(deployments)) if i]
+        found: list[dict[str, Any]] = []
+        if ids:
+            found = self._http.call("POST", "deployments/get_scheduled_flow_runs", {
+                "deployment_ids": [str(i) for i in ids],
+                "scheduled_before": wire.iso(before),
+                "limit": min(limit, PAGE),
+            })
+        if self._pool is not None:
+            seen = {d["id"] for d in found}
+            found += [d for d in self._pool.read(before, min(limit, PAGE)) if d["id"] not in seen]
         self._locks.release_due()
         if not found:
             return []
-        paused = self._deployments.paused({d["deployment_id"] for d in found})
+        paused = self._deployments.paused({d["deployment_id"] for d in found if d["deployment_id"]})
         runs = self._runs([d for d in found if d["deployment_id"] not in paused])
         return sorted(runs, key=lambda r: r.scheduled_time)
 
@@ -223,6 +240,8 @@ class PrefectControlPlane:
         if deployment is not None:
             known = self._deployments.id_of(deployment)
             ids = [known] if known else []
+        elif supervisor is not None and self._pool is not None:
+            ids = []  # a worker's runs are of any deployment: the journal says which are ours
         else:
             ids = self._deployments.known_ids()
         if not ids and supervisor is None:
@@ -381,6 +400,18 @@ class PrefectControlPlane:
             return run
         self._propose(run_id, target, False, None)
         return self.read_run(run_id)
+
+    # -- runs of Prefect's engine (the run kind is chosen in supervisor/runkind.py) ---------
+
+    def engine_job(self, run_id: uuid.UUID) -> EngineJob:
+        """What `python -m prefect.engine` needs for this run; CannotRun says why not."""
+        return read_job(self._http, run_id, self._api_env)
+
+    def record_pid(self, run_id: uuid.UUID, pid: int) -> None:
+        """The engine reports RUNNING itself; the supervisor only says where it runs."""
+        self.journal.reported(run_id, StateType.RUNNING.value, pid, None, None)
+        self._http.call("PATCH", f"flow_runs/{run_id}",
+                        {"infrastructure_pid": wire.infrastructure_pid(self._hostname, pid)})
 
     # -- the fast path for cancels (3.x) ---------------------------------------------------
 

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from supervisor.clock import Clock
@@ -27,6 +28,13 @@ from supervisor.settings import DeploymentSettings
 logger = logging.getLogger("supervisor.prefect")
 
 PAGE = 200  # Prefect's largest page
+
+
+def flow_directory(deployment: DeploymentSettings) -> Path:
+    """Where a served flow's file is: its `cwd`, else its storage `path`, else here."""
+    storage = deployment.storage.path if deployment.storage is not None else None
+    where = deployment.cwd if deployment.cwd is not None and deployment.cwd.is_absolute() else None
+    return (where or storage or Path.cwd()).resolve()
 
 
 class PrefectDeployments:
@@ -62,13 +70,17 @@ class PrefectDeployments:
 
     @staticmethod
     def _body(deployment: DeploymentSettings) -> dict[str, Any]:
-        return {
+        body = {
             "name": deployment.name,
             "parameters": dict(deployment.parameters),
             "tags": list(deployment.tags),
             "description": deployment.description or None,
             "schedules": wire.schedules_body(deployment),
         }
+        if deployment.flow is not None:  # what Prefect's engine loads (it reads `path` on 2.x)
+            body["entrypoint"] = deployment.flow
+            body["path"] = str(flow_directory(deployment))
+        return body
 
     @staticmethod
     def _unchanged(found: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -77,6 +89,8 @@ class PrefectDeployments:
             and sorted(found.get("tags") or []) == sorted(body["tags"])
             and (found.get("description") or None) == body["description"]
             and wire.same_schedules(body["schedules"], found.get("schedules"))
+            and found.get("entrypoint") == body.get("entrypoint")
+            and found.get("path") == body.get("path")
         )
 
     def _find(self, flow: str, name: str) -> dict[str, Any] | None:

@@ -1,0 +1,140 @@
+"""Worker mode against real 2.19.9 and 3.4.25 servers: the supervisor takes a process work pool's
+flow runs, as Prefect's agent and process worker do, and runs real Prefect flows through
+`python -m prefect.engine` (the server venv's Python as `flow_python`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supervisor.errors import ControlPlaneError
+from supervisor.settings import Settings, parse_settings
+from supervisor.system import Supervisor
+from tests import leaks
+from tests.prefect.api import PrefectApi
+from tests.prefect.server import PrefectServer
+from tests.prefect.test_contract import wipe
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.prefect
+
+FLOWS = Path(__file__).resolve().parent / "flows" / "flows.py"
+ENDED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+@pytest.fixture(autouse=True)
+def _clean_server(prefect_server: PrefectServer) -> Iterator[None]:
+    yield
+    if prefect_server.running:
+        wipe(prefect_server.api_url)
+
+
+@pytest.fixture
+def flow_dir(tmp_path: Path) -> Path:
+    where = tmp_path / "flows"
+    where.mkdir()
+    shutil.copy(FLOWS, where / "flows.py")
+    return where
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def worker_settings(server: PrefectServer, tmp: Path, pool: str, name: str = "edge",
+                    supervisor: dict[str, Any] | None = None, **plane: Any) -> Settings:
+    data = {
+        "supervisor": {"name": name, "poll_interval": 0.5, "cancel_poll_interval": 0.5,
+                       "kill_grace": 2.0, "limit": 4, **(supervisor or {})},
+        "ops": {"enabled": False},
+        "control_plane": {"kind": "prefect", "api_url": server.api_url,
+                          "journal": str(tmp / f"{name}.journal.db"), "work_pool": pool,
+                          "flow_python": str(server.python), **plane},
+    }
+    return parse_settings(data, tmp / "supervisor.toml", env={})
+
+
+def make_pool(api: PrefectApi, pool: str, kind: str = "process") -> None:
+    api.request("POST", "/work_pools/", {"name": pool, "type": kind})
+
+
+def pool_deployment(api: PrefectApi, server: PrefectServer, pool: str, flow_dir: Path,
+                    entrypoint: str, queue: str | None = None, **fields: Any) -> str:
+    """A deployment of the pool with `path`/entrypoint, and job variables (env, working_dir)."""
+    variables = {"env": {"PREFECT_HOME": str(flow_dir.parent / "prefect-home"),
+                         "FROM_JOB": "job-env"}, "working_dir": str(flow_dir)}
+    key = "job_variables" if server.version.startswith("3.") else "infra_overrides"
+    body: dict[str, Any] = {"entrypoint": entrypoint, "path": str(flow_dir),
+                            "work_pool_name": pool, key: variables, **fields}
+    if queue is not None:
+        body["work_queue_name"] = queue
+    name = unique(entrypoint.rsplit(":", 1)[-1])
+    return str(api.create_deployment(name, **body)["id"])
+
+
+def states_of(api: PrefectApi, run_id: str) -> list[str]:
+    return [s["type"] for s in sorted(api.read_states(run_id), key=lambda s: s["timestamp"])]
+
+
+def test_flows_in_a_process_pool_end_completed_failed_and_crashed(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
+        flow_dir: Path) -> None:
+    # Given a process pool with three deployments of real Prefect flows
+    pool, out = unique("pool"), tmp_path / "out.txt"
+    make_pool(prefect_api, pool)
+    happy = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:happy")
+    failing = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:failing")
+    dies = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:dies")
+    with Supervisor(worker_settings(prefect_server, tmp_path, pool)):
+        # When a run of each is made on the server
+        ok = prefect_api.create_flow_run(happy, parameters={"x": 21, "out": str(out)})["id"]
+        bad = prefect_api.create_flow_run(failing)["id"]
+        dead = prefect_api.create_flow_run(dies)["id"]
+        ended = {r: prefect_api.wait_for_state(r, ENDED, 90, interval=0.5)
+                 for r in (ok, bad, dead)}
+        workers = prefect_api.request("POST", f"/work_pools/{pool}/workers/filter", {})
+    # Then the flow ran with its parameters, job env and task, reported by the engine once
+    assert ended[ok]["state_type"] == "COMPLETED", ended[ok]["state"]
+    assert out.read_text() == "42 job-env"
+    assert states_of(prefect_api, ok) == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
+    tasks = prefect_api.request("POST", "/task_runs/filter",
+                                {"flow_runs": {"id": {"any_": [ok]}}})
+    assert [t["state_type"] for t in tasks] == ["COMPLETED"]
+    host, _, pid = ended[ok]["infrastructure_pid"].rpartition(":")
+    assert host == socket.gethostname() and pid.isdigit()
+    # the failing flow is FAILED by the engine, not also CRASHED by the supervisor
+    assert ended[bad]["state_type"] == "FAILED"
+    assert "boom" in ended[bad]["state"]["message"]
+    assert states_of(prefect_api, bad)[-2:] == ["RUNNING", "FAILED"]
+    # os._exit(3) leaves the run RUNNING: the supervisor says it CRASHED, and why
+    assert ended[dead]["state_type"] == "CRASHED"
+    assert "code 3" in ended[dead]["state"]["message"], ended[dead]["state"]["message"]
+    # and the supervisor showed as an online worker of the pool
+    assert [w["name"] for w in workers] == [f"edge@{socket.gethostname()}"]
+    assert leaks.processes_of_session() == []
+
+
+def test_a_cancel_from_the_server_ends_the_flows_whole_tree(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
+        flow_dir: Path) -> None:
+    pool, ready = unique("pool"), tmp_path / "ready.txt"
+    make_pool(prefect_api, pool)
+    sleeper = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:sleeper")
+    with Supervisor(worker_settings(prefect_server, tmp_path, pool)):
+        run = prefect_api.create_flow_run(sleeper, parameters={"ready": str(ready)})["id"]
+        wait_until(ready.exists, 90, interval=0.5, message="the flow and its grandchild up")
+        assert len(leaks.processes_of_session()) >= 2
+        # When it is cancelled on the server, as from the Prefect UI
+        prefect_api.cancel(run)
+        done = prefect_api.wait_for_state(run, ["CANCELLED"], 30, interval=0.5)
+        # Then the whole tree is gone and the run is CANCELLED
+        assert leaks.processes_of_session() == []
+    assert states_of(prefect_api, run)[-2:] == ["CANCELLING", "CANCELLED"]
+    assert "cancel" in (done["state"]["message"] or "").lower()
