@@ -138,3 +138,80 @@ def test_a_cancel_from_the_server_ends_the_flows_whole_tree(
         assert leaks.processes_of_session() == []
     assert states_of(prefect_api, run)[-2:] == ["CANCELLING", "CANCELLED"]
     assert "cancel" in (done["state"]["message"] or "").lower()
+
+
+def test_queue_prefix_takes_a_queue_made_after_start_and_skips_a_paused_one(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path, flow_dir: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Given a pool whose queue "etl-paused" is paused and "other" does not match the prefix
+    pool = unique("pool")
+    make_pool(prefect_api, pool)
+    for queue in ("etl-paused", "other"):
+        prefect_api.request("POST", f"/work_pools/{pool}/queues", {"name": queue})
+    prefect_api.request("PATCH", f"/work_pools/{pool}/queues/etl-paused", {"is_paused": True})
+    paused = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:happy",
+                             queue="etl-paused")
+    other = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:happy",
+                            queue="other")
+    settings = worker_settings(prefect_server, tmp_path, pool, work_queue_prefix=["etl-"],
+                               queue_rematch_interval=2.0)
+    with caplog.at_level("INFO", logger="supervisor.prefect"), Supervisor(settings):
+        held = [prefect_api.create_flow_run(d, parameters={"out": str(tmp_path / "no")})["id"]
+                for d in (paused, other)]
+        # When a matching queue is made after the start, with a run in it
+        prefect_api.request("POST", f"/work_pools/{pool}/queues", {"name": "etl-late"})
+        late = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:happy",
+                               queue="etl-late")
+        run = prefect_api.create_flow_run(late, parameters={"out": str(tmp_path / "late")})
+        # Then its run is taken at the next re-match, and the others are left alone
+        done = prefect_api.wait_for_state(run["id"], ENDED, 60, interval=0.5)
+        assert done["state_type"] == "COMPLETED"
+        assert [prefect_api.read_flow_run(r)["state_type"] for r in held] == ["SCHEDULED"] * 2
+    said = [r.getMessage() for r in caplog.records if "is paused" in r.getMessage()]
+    assert said == [f"queue 'etl-paused' of {pool!r} is paused: its runs are not taken"]
+
+
+def test_a_pool_of_another_type_is_refused_by_name(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path) -> None:
+    pool = unique("docker")
+    make_pool(prefect_api, pool, kind="docker")
+    with pytest.raises(ControlPlaneError, match=f"work pool '{pool}' is of type 'docker'"):
+        Supervisor(worker_settings(prefect_server, tmp_path, pool)).start()
+    assert leaks.processes_of_session() == []
+
+
+def test_a_missing_pool_is_made_and_a_flow_that_cannot_load_ends_crashed_with_the_reason(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
+        flow_dir: Path) -> None:
+    pool = unique("pool")
+    with Supervisor(worker_settings(prefect_server, tmp_path, pool)):
+        assert prefect_api.request("GET", f"/work_pools/{pool}")["type"] == "process"
+        missing = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "nope.py:flow")
+        unloadable = prefect_api.create_flow_run(missing)["id"]
+        ended = prefect_api.wait_for_state(unloadable, ENDED, 60, interval=0.5)
+        assert ended["state_type"] == "CRASHED"
+        assert "'nope.py:flow'" in ended["state"]["message"]
+        assert f"no file {flow_dir / 'nope.py'}" in ended["state"]["message"]
+
+
+def test_a_served_deployment_with_flow_runs_it_through_the_engine(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
+        flow_dir: Path) -> None:
+    name, out = unique("served"), tmp_path / "served.txt"
+    data = {
+        "supervisor": {"name": "edge", "poll_interval": 0.5, "cancel_poll_interval": 0.5},
+        "ops": {"enabled": False},
+        "control_plane": {"kind": "prefect", "api_url": prefect_server.api_url,
+                          "journal": str(tmp_path / "j.db"), "flow_python": prefect_server.python},
+        "deployments": [{"name": name, "flow": "flows.py:happy", "cwd": str(flow_dir),
+                         "parameters": {"x": 4, "out": str(out)},
+                         "env": {"PREFECT_HOME": str(tmp_path / "home")}}],
+    }
+    with Supervisor(parse_settings(data, tmp_path / "supervisor.toml", env={})):
+        found = prefect_api.read_deployment_by_name(name, name)
+        assert (found["entrypoint"], found["path"]) == ("flows.py:happy", str(flow_dir))
+        run = prefect_api.create_flow_run(found["id"])["id"]
+        done = prefect_api.wait_for_state(run, ENDED, 60, interval=0.5)
+    assert done["state_type"] == "COMPLETED", done["state"]
+    assert out.read_text() == "8 "
+    assert states_of(prefect_api, run) == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
