@@ -34,7 +34,7 @@ from actors.messages import (
     TimeoutReached,
 )
 from actors.timers import TimerHandle
-from supervisor.errors import ControlPlaneError
+from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess
 from supervisor.process.names import FAILURE_VAR
@@ -42,6 +42,9 @@ from supervisor.runkind import launch_for
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.runs")
+
+LAUNCH_RETRY = 2.0
+"""s before a flow run's job is read again after the control plane was unavailable."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class RunActor(SupervisedActor):
                 self._go()
             case CheckoutReady(path=path, commit=commit) if self.phase == "preparing":
                 self.commit = commit
-                self._start(Path(path))
+                self._start(Path(path) if path else None)
             case CheckoutFailed(message=text) if self.phase == "preparing":
                 self._end_unstarted(State.of(StateType.CRASHED, text))
             case CancelRun():
@@ -164,6 +167,12 @@ class RunActor(SupervisedActor):
                 self.deployment, self.run.id, env=self._environment(), cwd=self._cwd(checkout),
                 control_plane=self.ctx.control_plane,
                 flow_python=self.ctx.settings.control_plane.flow_python)
+        except ControlPlaneUnavailable as exc:  # the flow run's job is read again shortly
+            logger.warning("%s could not read what to run yet: %s", self._prefix, exc)
+            self.phase = "preparing"
+            again = CheckoutReady(self.run.id, str(checkout or ""), self.commit)
+            self.tell_later(LAUNCH_RETRY, again)
+            return
         except ControlPlaneError as exc:
             self._end_unstarted(State.of(StateType.CRASHED, f"could not start: {exc}"))
             return
