@@ -50,12 +50,12 @@ def read_job(http: PrefectHTTP, run_id: uuid.UUID, api_env: Mapping[str, str]) -
     variables.update(deployment.get("job_variables") or deployment.get("infra_overrides") or {})
     variables.update(run.get("job_variables") or {})
     working_dir = _directory(variables.get("working_dir")) or _directory(deployment.get("path"))
-    if not deployment.get("pull_steps"):
+    command = variables.get("command")
+    if not deployment.get("pull_steps") and not command:  # else the file may come later
         _check_entrypoint(entrypoint, working_dir, name)
     env = {str(k): str(v) for k, v in (variables.get("env") or {}).items() if v is not None}
     env.update(api_env)
     env["PREFECT__FLOW_RUN_ID"] = str(run_id)
-    command = variables.get("command")
     return EngineJob(env=env, working_dir=working_dir,
                      command=tuple(shlex.split(command)) if command else None)
 
