@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,12 +30,14 @@ PROCESS = "process"
 
 
 class WorkPool:
-    def __init__(self, http: PrefectHTTP, section: ControlPlaneSection, worker: str) -> None:
+    def __init__(self, http: PrefectHTTP, section: ControlPlaneSection, worker: str,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         assert section.work_pool is not None
         self.name = section.work_pool
         self._http = http
         self._section = section
         self.worker = worker
+        self._monotonic = monotonic
         self._queues: list[str] = []
         self._paused: set[str] = set()  # queue names, and "" for the pool itself
         self._matched_at = float("-inf")
@@ -65,7 +68,7 @@ class WorkPool:
 
     def read(self, before: datetime, limit: int) -> list[dict[str, Any]]:
         """The pool's SCHEDULED flow runs due by `before` (Prefect's FlowRun JSON)."""
-        now = time.monotonic()
+        now = self._monotonic()
         if now - self._beat_at >= self._section.heartbeat_interval:
             self._heartbeat()
             self._beat_at = now
