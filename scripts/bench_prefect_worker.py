@@ -9,7 +9,9 @@ Prints one JSON object keyed by version, then by contender. Each contender is it
 (`python -m supervisor start` with `work_pool`, or the Prefect CLI from the server's venv), with
 a cookie in its environment that every process it starts inherits. Figures:
   - created -> flow code running: from `create_flow_run` to the flow's first line (its own
-    time.time() stamp); each create follows a random pause of up to the contender's poll
+    time.time() stamp), and created -> flow process spawned (its start time in /proc, 10 ms
+    ticks): the difference is Prefect's engine starting up, the same for every contender; each
+    create follows a random pause of up to the contender's poll
     interval, so it lands at any phase of the loop. N sequential runs of a real Prefect flow
     (`python -m prefect.engine`, the venv's python) that starts a `sleep` grandchild;
   - cancel -> whole tree gone: from the CANCELLING proposal (as the UI's cancel) until the flow
@@ -81,6 +83,12 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def started_at(ticks: int) -> float:
+    """A process's start (clock ticks after boot, from /proc/PID/stat) as a time.time()."""
+    boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -114,6 +122,7 @@ def one_run(api: PrefectApi, deployment: str, stamps: Path, cookie: str, contend
     stamp = json.loads(path.read_text())
     flow, child = stamp["pid"], stamp["grandchild"]
     flow_start, child_start = start_time(flow), start_time(child)
+    spawned = started_at(flow_start) if flow_start is not None else float("nan")
     cancelled = time.monotonic()
     api.cancel(run["id"])
     until(lambda: start_time(flow) != flow_start, timeout, "end of the flow process")
@@ -125,6 +134,7 @@ def one_run(api: PrefectApi, deployment: str, stamps: Path, cookie: str, contend
     escaped = cookie_processes(cookie, contender)
     kill_all(escaped)
     return {"created_to_running_ms": (stamp["started"] - created) * 1000,
+            "created_to_spawned_ms": (spawned - created) * 1000,
             "cancel_to_tree_gone_ms": (tree_gone - cancelled) * 1000,
             "escaped": len(escaped)}
 
@@ -155,6 +165,7 @@ def measure(kind: str, server: Any, api: PrefectApi, n: int, scale: int,
             samples = [one_run(api, flows, stamps, cookie, proc.pid, POLL[kind], timeout)
                        for _ in range(n)]
             out["created_to_running_ms"] = stats([s["created_to_running_ms"] for s in samples])
+            out["created_to_spawned_ms"] = stats([s["created_to_spawned_ms"] for s in samples])
             out["cancel_to_tree_gone_ms"] = stats([s["cancel_to_tree_gone_ms"] for s in samples])
             out["escaped_after_cancel"] = sum(s["escaped"] for s in samples)
             for _ in range(scale):
