@@ -128,6 +128,8 @@ class ReportState:
     pid: int | None = None
     exit_code: int | None = None
     commit: str | None = None
+    engine: bool = False
+    """Prefect's engine reports this run's states: see `supervisor.runkind.report_engine_run`."""
 
 
 @dataclass(frozen=True)

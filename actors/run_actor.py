@@ -34,13 +34,17 @@ from actors.messages import (
     TimeoutReached,
 )
 from actors.timers import TimerHandle
-from supervisor.errors import ControlPlaneError
+from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
-from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess, entrypoint_argv
+from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess
 from supervisor.process.names import FAILURE_VAR
+from supervisor.runkind import launch_for
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.runs")
+
+LAUNCH_RETRY = 2.0
+"""s before a flow run's job is read again after the control plane was unavailable."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class RunActor(SupervisedActor):
         self.process: RunProcess | None = None
         self.commit: str | None = None
         self._cancelled_by: str | None = None
+        self._engine = False  # Prefect's engine reports this run's states (supervisor.runkind)
         self._timeout: TimerHandle | None = None
         self._prefix = f"[{deployment.name} {str(run.id)[:8]}]"
         self._publish()
@@ -100,7 +105,7 @@ class RunActor(SupervisedActor):
                 self._go()
             case CheckoutReady(path=path, commit=commit) if self.phase == "preparing":
                 self.commit = commit
-                self._start(Path(path))
+                self._start(Path(path) if path else None)
             case CheckoutFailed(message=text) if self.phase == "preparing":
                 self._end_unstarted(State.of(StateType.CRASHED, text))
             case CancelRun():
@@ -158,11 +163,26 @@ class RunActor(SupervisedActor):
         if self._cancelled_by is not None:
             self._end_unstarted(self._cancelled_state("before it started"))
             return
+        try:
+            launch = launch_for(
+                self.deployment, self.run.id, env=self._environment(), cwd=self._cwd(checkout),
+                control_plane=self.ctx.control_plane,
+                flow_python=self.ctx.settings.control_plane.flow_python)
+        except ControlPlaneUnavailable as exc:  # the flow run's job is read again shortly
+            logger.warning("%s could not read what to run yet: %s", self._prefix, exc)
+            self.phase = "preparing"
+            again = CheckoutReady(self.run.id, str(checkout or ""), self.commit)
+            self.tell_later(LAUNCH_RETRY, again)
+            return
+        except ControlPlaneError as exc:
+            self._end_unstarted(State.of(StateType.CRASHED, f"could not start: {exc}"))
+            return
+        self._engine = launch.engine
         spec = ProcessSpec(
             run_id=str(self.run.id),
-            argv=self._argv(),
-            cwd=self._cwd(checkout),
-            env=self._environment(),
+            argv=launch.argv,
+            cwd=launch.cwd,
+            env=launch.env,
             log_path=self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log",
             kill_grace=self._grace(),
         )
@@ -199,6 +219,7 @@ class RunActor(SupervisedActor):
                 reply_to=self.actor_ref,
                 pid=self.process.pid,
                 commit=self.commit,
+                engine=self._engine,
             )
         )
 
@@ -288,6 +309,7 @@ class RunActor(SupervisedActor):
                 f"{self.run.id}:terminal",
                 exit_code=exit_code,
                 commit=self.commit,
+                engine=self._engine,
             )
         )
 
@@ -316,11 +338,6 @@ class RunActor(SupervisedActor):
 
     def _grace(self) -> float:
         return self.ctx.settings.kill_grace_for(self.deployment)
-
-    def _argv(self) -> tuple[str, ...]:
-        if self.deployment.command is not None:
-            return self.deployment.command
-        return entrypoint_argv(self.deployment.entrypoint or "")
 
     def _cwd(self, checkout: Path | None) -> Path | None:
         """A relative `cwd` is taken inside the checkout (settings leave it relative then)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import uuid
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +24,10 @@ from actors.messages import Drain, Drained, Forward, ReportState, StateReported
 from actors.timers import TimerHandle
 from supervisor.backoff import Backoff
 from supervisor.controlplane.batch import Outcome, Proposal, propose_all, propose_each
+from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
+from supervisor.models import OrchestrationResult, State
+from supervisor.runkind import report_engine_run
 
 logger = logging.getLogger("supervisor.reports")
 
@@ -98,14 +103,19 @@ class StateReporterActor(SupervisedActor):
     def _flush(self) -> None:
         """Send everything queued as one batch (one transaction on the local adapter)."""
         while self._queue:
-            batch = list(itertools.islice(self._queue, BATCH))
+            batch = _leading_kind(itertools.islice(self._queue, BATCH))
             proposals = [_proposal(report) for report in batch]
+            engine = batch[0].engine  # the engine reports its own states: settle them one by one
+            send = _engine(self.ctx.control_plane) if engine else self.ctx.control_plane.set_state
             try:
-                outcomes, down = propose_all(self.ctx.control_plane, proposals)
+                if engine:
+                    outcomes, down = propose_each(send, proposals)
+                else:
+                    outcomes, down = propose_all(self.ctx.control_plane, proposals)
             except ControlPlaneUnavailable as exc:
                 outcomes, down = [], exc
             except ControlPlaneError:  # the batch as a whole refused: each gets its own answer
-                outcomes, down = propose_each(self.ctx.control_plane.set_state, proposals)
+                outcomes, down = propose_each(send, proposals)
             for report, outcome in zip(batch, outcomes, strict=False):
                 self._queue.popleft()
                 self._answered(report, outcome)
@@ -142,3 +152,23 @@ def _proposal(report: ReportState) -> Proposal:
         exit_code=report.exit_code,
         commit=report.commit,
     )
+
+
+def _leading_kind(reports: Iterable[ReportState]) -> list[ReportState]:
+    """The queue's first reports of one kind (engine or not), in order."""
+    batch: list[ReportState] = []
+    for report in reports:
+        if batch and report.engine != batch[0].engine:
+            break
+        batch.append(report)
+    return batch
+
+
+def _engine(control_plane: ControlPlane) -> Callable[..., OrchestrationResult]:
+    """`set_state`'s shape for an engine run's reports (supervisor.runkind)."""
+
+    def send(run_id: uuid.UUID, state: State, *, idempotency_key: str | None = None,
+             **fields: Any) -> OrchestrationResult:
+        return report_engine_run(control_plane, run_id, state, idempotency_key or "", **fields)
+
+    return send

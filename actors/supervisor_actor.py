@@ -53,6 +53,8 @@ from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import Run, State, StateType
 from supervisor.process import ExitReason
 from supervisor.recovery import resolve_orphans
+from supervisor.runkind import pool_deployment
+from supervisor.settings import DeploymentSettings
 from supervisor.storage import shared_storages, storage_key
 
 logger = logging.getLogger("supervisor")
@@ -146,7 +148,7 @@ class SupervisorActor(SupervisedActor):
         if run.state.type is not StateType.SCHEDULED:
             self._fail(f"execute: run {run_id} is {run.state.type.value}, not SCHEDULED")
             return
-        if self.ctx.settings.deployment(run.deployment) is None:
+        if self._deployment_of(run.deployment) is None:
             self._fail(f"execute: deployment {run.deployment!r} is not in the settings file")
             return
         self._pass_done = True
@@ -201,8 +203,15 @@ class SupervisorActor(SupervisedActor):
             self._runs.wait(run)
             self._publish()
 
+    def _deployment_of(self, name: str) -> DeploymentSettings | None:
+        """Ours by the settings; in worker mode, any run of the pool is ours too."""
+        found = self.ctx.settings.deployment(name)
+        if found is None and self.ctx.settings.control_plane.work_pool is not None:
+            return pool_deployment(name)
+        return found
+
     def _launch(self, run: Run) -> None:
-        deployment = self.ctx.settings.deployment(run.deployment)
+        deployment = self._deployment_of(run.deployment)
         if deployment is None:  # registered by another config; not ours to run
             return
         puller = storage_key(deployment.storage) if deployment.storage is not None else None
@@ -290,7 +299,7 @@ class SupervisorActor(SupervisedActor):
         elif process.result is not None:  # it ended before its actor heard of it
             self.actor_ref.tell(ProcessExited(run_id, process.result))
         else:  # end the tree; its exit comes back to us as ProcessExited
-            deployment = self.ctx.settings.deployment(entry.deployment)
+            deployment = self._deployment_of(entry.deployment)
             assert deployment is not None  # only runs of our own deployments are launched
             process.terminate(self.ctx.settings.kill_grace_for(deployment), ExitReason.CANCELLED)
 

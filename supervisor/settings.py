@@ -84,6 +84,11 @@ class DeploymentSettings(_Strict):
         None,
         description="`path/to/file.py:func` or `package.module:func`, called with the parameters",
     )
+    flow: str | None = Field(
+        None,
+        description="Prefect control plane: `file.py:fn`, a Prefect @flow run through Prefect's "
+        "engine (`python -m prefect.engine`), which reports the run's states itself",
+    )
     parameters: dict[str, Any] = Field(default_factory=dict, description="default run parameters")
     interval: float | None = Field(
         None, ge=MIN_INTERVAL, le=MAX_SECONDS, description="schedule: every N seconds"
@@ -136,8 +141,14 @@ class DeploymentSettings(_Strict):
 
     @model_validator(mode="after")
     def _what_and_when(self) -> Self:
-        if (self.command is None) == (self.entrypoint is None):
-            raise ValueError("set exactly one of `command` or `entrypoint`")
+        if self.flow is not None and (self.command is not None or self.entrypoint is not None):
+            raise ValueError(
+                "flow: set `flow` alone, without `command` or `entrypoint` (a Prefect @flow "
+                "called as a plain entrypoint would create a second flow run on the server)")
+        if self.flow is None and (self.command is None) == (self.entrypoint is None):
+            raise ValueError("set exactly one of `command`, `entrypoint` or `flow`")
+        if self.flow is not None and ":" not in self.flow:
+            raise ValueError(f"flow: {self.flow!r} must look like 'file.py:fn'")
         schedules = [k for k in ("interval", "cron", "rrule") if getattr(self, k) is not None]
         if len(schedules) > 1:
             raise ValueError(f"set at most one schedule, got {', '.join(schedules)}")
@@ -230,6 +241,23 @@ class ControlPlaneSection(_Strict):
         "SQLite-backed server one subscriber slowed a 20-run burst from 2.3 s to 121 s)",
     )
 
+    work_pool: str | None = Field(
+        None, min_length=1, description="worker mode: run this work pool's flow runs (created as "
+        'type "process" if missing)')
+    work_queues: tuple[str, ...] = Field(
+        (), description="worker mode: only these queues of the pool (created if missing)")
+    work_queue_prefix: tuple[str, ...] = Field(
+        (), description="worker mode: also the pool's queues whose name starts so (re-matched "
+        "every queue_rematch_interval s)")
+    queue_rematch_interval: float = Field(
+        30.0, gt=0, le=HOUR, description="s between re-matches of work_queue_prefix")
+    heartbeat_interval: float = Field(
+        30.0, gt=0, le=HOUR, description="s between worker heartbeats to the pool")
+    flow_python: str = Field(
+        "python3", min_length=1,
+        description="the Python (with prefect installed) that runs flows: "
+        "`<flow_python> -m prefect.engine`")
+
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -241,6 +269,10 @@ class ControlPlaneSection(_Strict):
     def _prefect_needs_a_url(self) -> Self:
         if self.kind == "prefect" and not self.api_url:
             raise ValueError('api_url: required when kind = "prefect" (or set $PREFECT_API_URL)')
+        if self.work_pool is not None and self.kind != "prefect":
+            raise ValueError('work_pool: needs kind = "prefect"')
+        if self.work_pool is None and (self.work_queues or self.work_queue_prefix):
+            raise ValueError("work_queues, work_queue_prefix: need a work_pool")
         return self
 
 
@@ -280,6 +312,9 @@ class Settings(_Strict):
                     f"deployments[{index}].name: {deployment.name!r} is used by two deployments"
                 )
             seen.add(deployment.name)
+            if deployment.flow is not None and self.control_plane.kind != "prefect":
+                raise ValueError(f"deployments[{index}].flow: needs a Prefect control plane "
+                                 '([control_plane] kind = "prefect")')
         return self
 
     def deployment(self, name: str) -> DeploymentSettings | None:

@@ -17,7 +17,8 @@ def open_control_plane(
         from supervisor.controlplane.prefect import PrefectControlPlane
 
         return PrefectControlPlane(settings.control_plane, deployments=settings.deployments,
-                                   environment=environment, clock=clock)
+                                   environment=environment, clock=clock,
+                                   worker=settings.supervisor.name)
     from supervisor.controlplane.local import LocalControlPlane
 
     return LocalControlPlane(settings.supervisor.database, clock=clock)

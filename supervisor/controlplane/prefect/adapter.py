@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
@@ -32,8 +31,11 @@ from typing import Any
 from supervisor.clock import Clock
 from supervisor.controlplane.prefect import wire
 from supervisor.controlplane.prefect.claims import ClaimLocks, state_before
-from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, Refused, auth_headers
+from supervisor.controlplane.prefect.deployments import PrefectDeployments
+from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, auth_headers
+from supervisor.controlplane.prefect.jobs import EngineJob, read_job
 from supervisor.controlplane.prefect.journal import Claim, Journal
+from supervisor.controlplane.prefect.pool import WorkPool
 from supervisor.errors import ControlPlaneError, DeploymentNotFound, RunNotFound
 from supervisor.models import (
     DeploymentInfo,
@@ -43,7 +45,6 @@ from supervisor.models import (
     State,
     StateType,
 )
-from supervisor.schedules import describe, next_slot
 from supervisor.settings import ControlPlaneSection, DeploymentSettings
 
 logger = logging.getLogger("supervisor.prefect")
@@ -66,6 +67,7 @@ class PrefectControlPlane:
         clock: Clock | None = None,
         journal: Journal | None = None,
         hostname: str | None = None,
+        worker: str | None = None,
     ) -> None:
         import os
 
@@ -79,11 +81,16 @@ class PrefectControlPlane:
                                  headers=auth_headers(key, auth))
         self._clock = clock or Clock()
         self._hostname = hostname or socket.gethostname()
-        self._lock = threading.Lock()
         self._locks = ClaimLocks(self._http)
-        self._settings: dict[str, DeploymentSettings] = {d.name: d for d in deployments}
-        self._ids: dict[str, uuid.UUID] = {}
-        self._names: dict[uuid.UUID, str] = {}
+        self._api_env = {"PREFECT_API_URL": section.api_url}
+        if key:
+            self._api_env["PREFECT_API_KEY"] = key
+        if auth:
+            self._api_env["PREFECT_API_AUTH_STRING"] = auth
+        self._pool = (WorkPool(self._http, section, f"{worker or 'supervisor'}@{self._hostname}")
+                      if section.work_pool else None)
+        self._deployments = PrefectDeployments(self._http, section.api_url, self._clock,
+                                               deployments)
         try:
             self.version = self._check_version()
             self.journal = journal or Journal(Path(section.journal))
@@ -112,149 +119,23 @@ class PrefectControlPlane:
         self._http.close()
         self.journal.close()
 
-    # -- deployments -----------------------------------------------------------------------
+    # -- deployments (supervisor/controlplane/prefect/deployments.py) -----------------------
 
     def register_deployments(self, deployments: Sequence[DeploymentSettings]) -> None:
-        """Upsert each as a flow + deployment; an unchanged one is not written at all (a POST
-        would, on 2.19, drop its auto-scheduled runs). Also sweeps claim locks a crash left."""
+        """Upsert each as a flow + deployment; also sweeps claim locks a crash left."""
         try:
             self._locks.sweep()
         except ControlPlaneError as exc:
             logger.warning("could not sweep old claim locks: %s", exc)
-        for deployment in deployments:
-            self._settings[deployment.name] = deployment
-            flow = deployment.flow_name or deployment.name
-            body = self._deployment_body(deployment)
-            found = self._find_deployment(flow, deployment.name)
-            if found is not None and self._unchanged(found, body):
-                self._remember(deployment.name, uuid.UUID(found["id"]))
-                continue
-            try:
-                flow_id = self._http.call("POST", "flows/", {"name": flow})["id"]
-                body = {**body, "flow_id": flow_id,
-                        "paused": bool(found.get("paused")) if found else False}
-                created = self._http.call("POST", "deployments/", body)
-            except Refused as exc:
-                raise ControlPlaneError(
-                    f"Prefect refused deployment {deployment.name!r}: {exc.detail}") from None
-            self._remember(deployment.name, uuid.UUID(created["id"]))
-
-    @staticmethod
-    def _deployment_body(deployment: DeploymentSettings) -> dict[str, Any]:
-        return {
-            "name": deployment.name,
-            "parameters": dict(deployment.parameters),
-            "tags": list(deployment.tags),
-            "description": deployment.description or None,
-            "schedules": wire.schedules_body(deployment),
-        }
-
-    @staticmethod
-    def _unchanged(found: dict[str, Any], body: dict[str, Any]) -> bool:
-        return (
-            (found.get("parameters") or {}) == body["parameters"]
-            and sorted(found.get("tags") or []) == sorted(body["tags"])
-            and (found.get("description") or None) == body["description"]
-            and wire.same_schedules(body["schedules"], found.get("schedules"))
-        )
-
-    def _find_deployment(self, flow: str, name: str) -> dict[str, Any] | None:
-        try:
-            return self._http.call("GET", f"deployments/name/{flow}/{name}")  # type: ignore[no-any-return]
-        except NotFound:
-            return None
-
-    def _remember(self, name: str, deployment_id: uuid.UUID) -> None:
-        with self._lock:
-            self._ids[name] = deployment_id
-            self._names[deployment_id] = name
-
-    def _deployment_id(self, name: str) -> uuid.UUID | None:
-        with self._lock:
-            known = self._ids.get(name)
-        if known is not None:
-            return known
-        settings = self._settings.get(name)
-        flow = (settings.flow_name if settings else None) or name
-        found = self._find_deployment(flow, name)
-        if found is None and settings is None:
-            matches = self._http.call("POST", "deployments/filter",
-                                      {"deployments": {"name": {"any_": [name]}}, "limit": 2})
-            found = matches[0] if len(matches) == 1 else None
-        if found is None:
-            return None
-        self._remember(name, uuid.UUID(found["id"]))
-        return uuid.UUID(found["id"])
-
-    def _require(self, name: str) -> uuid.UUID:
-        deployment_id = self._deployment_id(name)
-        if deployment_id is None:
-            raise DeploymentNotFound(f"no deployment {name!r} on the Prefect server {self.api_url}")
-        return deployment_id
-
-    def _name_of(self, deployment_id: str | None) -> str:
-        if not deployment_id:
-            return ""
-        key = uuid.UUID(deployment_id)
-        with self._lock:
-            name = self._names.get(key)
-        if name is None:
-            try:
-                name = str(self._http.call("GET", f"deployments/{key}")["name"])
-            except NotFound:
-                name = str(key)
-            with self._lock:
-                self._names.setdefault(key, name)
-        return name
-
-    def _known_ids(self) -> list[uuid.UUID]:
-        return [i for i in (self._deployment_id(n) for n in sorted(self._settings)) if i]
+        self._deployments.register(deployments)
+        if self._pool is not None:
+            self._pool.ensure()
 
     def read_deployments(self) -> list[DeploymentInfo]:
-        ids = self._known_ids()
-        if not ids:
-            return []
-        found = self._http.call("POST", "deployments/filter",
-                                {"deployments": {"id": {"any_": [str(i) for i in ids]}}})
-        upcoming = self._next_runs(ids)
-        infos = []
-        now = self._clock.now()
-        for data in found:
-            name = self._name_of(data["id"])
-            settings = self._settings.get(name)
-            paused = bool(data.get("paused"))
-            next_time = None
-            if not paused:
-                next_time = upcoming.get(data["id"]) or (
-                    next_slot(settings, now) if settings else None)
-            infos.append(DeploymentInfo(
-                name=name,
-                schedule=describe(settings) if settings else None,
-                next_run_time=next_time,
-                paused=paused,
-                tags=tuple(data.get("tags") or ()),
-            ))
-        return sorted(infos, key=lambda info: info.name)
-
-    def _next_runs(self, ids: list[uuid.UUID]) -> dict[str, datetime]:
-        runs = self._http.call("POST", "flow_runs/filter", {
-            "flow_runs": {"deployment_id": {"any_": [str(i) for i in ids]},
-                          "state": {"type": {"any_": ["SCHEDULED"]}},
-                          "expected_start_time": {"after_": wire.iso(self._clock.now())}},
-            "sort": "EXPECTED_START_TIME_ASC", "limit": PAGE})
-        upcoming: dict[str, datetime] = {}
-        for data in runs:
-            when = wire.parse_time(data.get("expected_start_time"))
-            if when is not None:
-                upcoming.setdefault(data["deployment_id"], when)
-        return upcoming
+        return self._deployments.read()
 
     def set_paused(self, deployment: str, paused: bool) -> None:
-        deployment_id = self._require(deployment)
-        try:
-            self._http.call("PATCH", f"deployments/{deployment_id}", {"paused": paused})
-        except NotFound:
-            raise DeploymentNotFound(f"no deployment {deployment!r} on {self.api_url}") from None
+        self._deployments.set_paused(deployment, paused)
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -265,7 +146,7 @@ class PrefectControlPlane:
                      or state.timestamp)
         return Run(
             id=uuid.UUID(data["id"]),
-            deployment=self._name_of(data.get("deployment_id")),
+            deployment=self._deployments.name_of(data.get("deployment_id")),
             parameters=data.get("parameters") or {},
             state=state,
             scheduled_time=scheduled,
@@ -289,7 +170,7 @@ class PrefectControlPlane:
         parameters: Mapping[str, Any] | None = None,
         scheduled_time: datetime | None = None,
     ) -> Run:
-        deployment_id = self._require(deployment)
+        deployment_id = self._deployments.require(deployment)
         when = scheduled_time or self._clock.now()
         body = {
             "parameters": dict(parameters or {}),
@@ -298,34 +179,32 @@ class PrefectControlPlane:
         try:
             data = self._http.call("POST", f"deployments/{deployment_id}/create_flow_run", body)
         except NotFound:
-            with self._lock:
-                self._ids.pop(deployment, None)  # deleted on the server: look it up again
+            self._deployments.forget(deployment)
             raise DeploymentNotFound(f"no deployment {deployment!r} on {self.api_url}") from None
         return self._run(data)
 
     def read_scheduled_runs(
         self, deployments: Collection[str], before: datetime, limit: int
     ) -> list[Run]:
-        ids = [i for i in (self._deployment_id(n) for n in dict.fromkeys(deployments)) if i]
-        if not ids or limit <= 0:
+        if limit <= 0:
             return []
-        found = self._http.call("POST", "deployments/get_scheduled_flow_runs", {
-            "deployment_ids": [str(i) for i in ids],
-            "scheduled_before": wire.iso(before),
-            "limit": min(limit, PAGE),
-        })
+        ids = [i for i in (self._deployments.id_of(n) for n in dict.fromkeys(deployments)) if i]
+        found: list[dict[str, Any]] = []
+        if ids:
+            found = self._http.call("POST", "deployments/get_scheduled_flow_runs", {
+                "deployment_ids": [str(i) for i in ids],
+                "scheduled_before": wire.iso(before),
+                "limit": min(limit, PAGE),
+            })
+        if self._pool is not None:
+            seen = {d["id"] for d in found}
+            found += [d for d in self._pool.read(before, min(limit, PAGE)) if d["id"] not in seen]
         self._locks.release_due()
         if not found:
             return []
-        paused = self._paused({d["deployment_id"] for d in found})
+        paused = self._deployments.paused({d["deployment_id"] for d in found if d["deployment_id"]})
         runs = self._runs([d for d in found if d["deployment_id"] not in paused])
         return sorted(runs, key=lambda r: r.scheduled_time)
-
-    def _paused(self, deployment_ids: set[str]) -> set[str]:
-        """Prefect returns a paused deployment's runs anyway; we do not."""
-        found = self._http.call("POST", "deployments/filter",
-                                {"deployments": {"id": {"any_": sorted(deployment_ids)}}})
-        return {d["id"] for d in found if d.get("paused")}
 
     def read_cancelling_runs(self, run_ids: Collection[uuid.UUID]) -> list[Run]:
         """Both forms: type CANCELLING, and 2.x's legacy CANCELLED named "Cancelling"."""
@@ -343,7 +222,7 @@ class PrefectControlPlane:
 
     def _read(self, run_id: uuid.UUID) -> dict[str, Any]:
         try:
-            return self._http.call("GET", f"flow_runs/{run_id}")  # type: ignore[no-any-return]
+            return self._http.call("GET", f"flow_runs/{run_id}")
         except NotFound:
             raise RunNotFound(f"no run {run_id} on the Prefect server {self.api_url}") from None
 
@@ -359,10 +238,12 @@ class PrefectControlPlane:
         if (states is not None and not states) or limit <= 0:
             return []
         if deployment is not None:
-            known = self._deployment_id(deployment)
+            known = self._deployments.id_of(deployment)
             ids = [known] if known else []
+        elif supervisor is not None and self._pool is not None:
+            ids = []  # a worker's runs are of any deployment: the journal says which are ours
         else:
-            ids = self._known_ids()
+            ids = self._deployments.known_ids()
         if not ids and supervisor is None:
             return []
         criteria: dict[str, Any] = {}
@@ -519,6 +400,18 @@ class PrefectControlPlane:
             return run
         self._propose(run_id, target, False, None)
         return self.read_run(run_id)
+
+    # -- runs of Prefect's engine (the run kind is chosen in supervisor/runkind.py) ---------
+
+    def engine_job(self, run_id: uuid.UUID) -> EngineJob:
+        """What `python -m prefect.engine` needs for this run; CannotRun says why not."""
+        return read_job(self._http, run_id, self._api_env)
+
+    def record_pid(self, run_id: uuid.UUID, pid: int) -> None:
+        """The engine reports RUNNING itself; the supervisor only says where it runs."""
+        self.journal.reported(run_id, StateType.RUNNING.value, pid, None, None)
+        self._http.call("PATCH", f"flow_runs/{run_id}",
+                        {"infrastructure_pid": wire.infrastructure_pid(self._hostname, pid)})
 
     # -- the fast path for cancels (3.x) ---------------------------------------------------
 
