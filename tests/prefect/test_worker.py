@@ -30,10 +30,10 @@ pytestmark = pytest.mark.prefect
 
 FLOWS = Path(__file__).resolve().parent / "flows" / "flows.py"
 ENDED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-STALLS = ("measured: a SQLite-backed 3.4.25 server stalls under two supervisors taking 40 runs "
-          "(limit 4 each): 17 ran in the first 5 s, then requests (even GET /flow_runs/{id}) "
-          "time out at 10 s with 'database is locked' in its log; 18 of 40 had run, each once, "
-          "after 120 s. The same test passes on 2.19.9 in ~17 s")
+# Measured: a SQLite-backed 3.4.25 server stalls under two supervisors taking 40 runs (limit 4
+# each): 17 ran in the first 5 s, then requests (even GET /flow_runs/{id}) time out at 10 s with
+# 'database is locked' in its log; 18 of 40 had run, each once, after 120 s. The same test passes
+# on 2.19.9 (SQLite) in ~17 s, and on 3.4.25 with Postgres.
 
 
 @pytest.fixture(autouse=True)
@@ -225,39 +225,55 @@ def test_a_served_deployment_with_flow_runs_it_through_the_engine(
     assert states_of(prefect_api, run) == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_two_supervisors_on_one_pool_run_each_of_40_flow_runs_exactly_once(
         prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
         flow_dir: Path) -> None:
     """The claim is what is tested, so each run's job `command` is a one-line recorder rather
     than the engine (40 engine starts cost ~1.5-3 s of CPU each); the supervisor still treats
     them as flow runs: nothing reports their end, so each ends CRASHED, once."""
-    if prefect_server.version.startswith("3."):
-        pytest.skip(STALLS)
+    if prefect_server.version.startswith("2."):
+        two_supervisors_run_each_pool_run_once(prefect_server, prefect_api, tmp_path, flow_dir)
+        return
+    # many supervisors on one 3.x server is a Postgres set-up (the measure above)
+    from tests.prefect.fixtures import _unavailable
+    from tests.prefect.postgres import Postgres, bin_dir
+
+    if bin_dir() is None:
+        _unavailable("no PostgreSQL for the shared 3.x server: run scripts/install-postgres")
+    prefect_server.stop()  # one server at a time on 2 cores; the next test restarts it
+    with Postgres() as pg, PrefectServer(prefect_server.version,
+                                         pg.create_database("prefect")) as server, \
+            PrefectApi(server.api_url) as api:
+        two_supervisors_run_each_pool_run_once(server, api, tmp_path, flow_dir)
+
+
+def two_supervisors_run_each_pool_run_once(server: PrefectServer, api: PrefectApi,
+                                           tmp_path: Path, flow_dir: Path) -> None:
     pool, ran = unique("pool"), tmp_path / "ran.txt"
-    make_pool(prefect_api, pool)
+    make_pool(api, pool)
     code = ("import os, sys; "
             "open(sys.argv[1], 'a').write(os.environ['PREFECT__FLOW_RUN_ID'] + '\\n')")
     command = shlex.join([sys.executable, "-c", code, str(ran)])
-    key = "job_variables" if prefect_server.version.startswith("3.") else "infra_overrides"
-    dep = str(prefect_api.create_deployment(
+    key = "job_variables" if server.version.startswith("3.") else "infra_overrides"
+    dep = str(api.create_deployment(
         unique("shared"), entrypoint="flows.py:happy", path=str(flow_dir), work_pool_name=pool,
         **{key: {"command": command}})["id"])
-    ids = [prefect_api.create_flow_run(dep)["id"] for _ in range(40)]
-    supervisors = [Supervisor(worker_settings(prefect_server, tmp_path, pool, name=f"edge-{i}",
+    ids = [api.create_flow_run(dep)["id"] for _ in range(40)]
+    supervisors = [Supervisor(worker_settings(server, tmp_path, pool, name=f"edge-{i}",
                                               supervisor={"poll_interval": 1.0,
                                                           "cancel_poll_interval": 2.0}))
                    for i in range(2)]
     try:
         for sup in supervisors:
             sup.start()
-        wait_until(lambda: len(prefect_api.read_flow_runs(dep, ["CRASHED"])) == 40, 180,
+        wait_until(lambda: len(api.read_flow_runs(dep, ["CRASHED"])) == 40, 180,
                    interval=0.5, message="40 runs ended")
     finally:
         for sup in supervisors:
             sup.stop()
     counts = Counter(ran.read_text().split())
     assert sorted(counts) == sorted(ids) and set(counts.values()) == {1}
-    claimed = Counter(s["message"] for r in ids for s in prefect_api.read_states(r)
+    claimed = Counter(s["message"] for r in ids for s in api.read_states(r)
                       if s["type"] == "PENDING")
     assert sum(claimed.values()) == 40 and len(claimed) == 2, claimed  # both took a share
