@@ -189,9 +189,11 @@ class LocalControlPlane:
         pid: int | None = None,
         exit_code: int | None = None,
         commit: str | None = None,
+        scheduled_time: datetime | None = None,
     ) -> OrchestrationResult:
         state = state.model_copy(update={"timestamp": utc(state.timestamp)})
-        fields = {"supervisor": supervisor, "pid": pid, "exit_code": exit_code, "commit": commit}
+        fields = {"supervisor": supervisor, "pid": pid, "exit_code": exit_code, "commit": commit,
+                  "scheduled_time": scheduled_time}
         return self._txn(lambda c: runs.propose(
             c, run_id, state, force=force, idempotency_key=idempotency_key, fields=fields),
             write=True)

@@ -122,7 +122,9 @@ class MemoryControlPlane:
         return deployment
 
     def _shown(self, run: Run, now: datetime) -> Run:
-        shown = rules.shown_state(run.state, run.scheduled_time, now)
+        deployment = self._deployments.get(run.deployment)
+        late_after = deployment.settings.late_after if deployment else None
+        shown = rules.shown_state(run.state, run.scheduled_time, now, late_after)
         return run if shown is run.state else run.model_copy(update={"state": shown})
 
     def _add_run(self, name: str, parameters: Mapping[str, Any], when: datetime,
@@ -284,6 +286,7 @@ class MemoryControlPlane:
         pid: int | None = None,
         exit_code: int | None = None,
         commit: str | None = None,
+        scheduled_time: datetime | None = None,
     ) -> OrchestrationResult:
         record = self._record(run_id)
         if idempotency_key is not None and idempotency_key in record.keys:
@@ -293,7 +296,10 @@ class MemoryControlPlane:
         if status is not OrchestrationStatus.ACCEPT:
             return rules.result(status, record.run.state, reason)
         self._apply(record, proposed, rules.run_updates(
-            proposed, supervisor=supervisor, pid=pid, exit_code=exit_code, commit=commit))
+            proposed, supervisor=supervisor, pid=pid, exit_code=exit_code, commit=commit,
+            scheduled_time=scheduled_time, run_count=record.run.run_count))
+        if scheduled_time is not None and proposed.type is StateType.SCHEDULED:
+            record.auto = False  # a retry leaves its schedule slot (as the local plane does)
         answer = rules.result(status, proposed)
         if idempotency_key is not None:
             record.keys[idempotency_key] = answer

@@ -50,13 +50,19 @@ def run_updates(
     pid: int | None,
     exit_code: int | None,
     commit: str | None,
+    scheduled_time: datetime | None = None,
+    run_count: int = 0,
 ) -> dict[str, Any]:
-    """The run fields an accepted `state` sets (see `ControlPlane.set_state`)."""
+    """The run fields an accepted `state` sets (see `ControlPlane.set_state`); `run_count` is
+    the run's count before it."""
     updates: dict[str, Any] = {}
     if state.type is StateType.PENDING and supervisor is not None:
         updates["supervisor"] = supervisor
     if state.type is StateType.RUNNING:
         updates["start_time"] = utc(state.timestamp)
+        updates["run_count"] = run_count + 1
+    if state.type is StateType.SCHEDULED and scheduled_time is not None:
+        updates["scheduled_time"] = utc(scheduled_time)
     if state.type.is_terminal:
         updates["end_time"] = utc(state.timestamp)
     for key, value in (("pid", pid), ("exit_code", exit_code), ("commit", commit)):
@@ -74,12 +80,16 @@ def cancel_target(current: StateType) -> StateType | None:
     return None
 
 
-def shown_state(state: State, scheduled_time: datetime, now: datetime) -> State:
-    """The state as read: a SCHEDULED run well past its time is named "Late"."""
+def shown_state(
+    state: State, scheduled_time: datetime, now: datetime, late_after: float | None = None
+) -> State:
+    """The state as read: a SCHEDULED run past its time by more than the deployment's
+    `late_after` (default LATE_AFTER) is named "Late"."""
+    threshold = LATE_AFTER if late_after is None else timedelta(seconds=late_after)
     if (
         state.type is StateType.SCHEDULED
         and state.name == StateType.SCHEDULED.default_name
-        and scheduled_time + LATE_AFTER < now
+        and scheduled_time + threshold < now
     ):
         return state.model_copy(update={"name": "Late"})
     return state

@@ -44,9 +44,8 @@ def one(conn: sqlite3.Connection, run_id: uuid.UUID, now: datetime) -> Run:
 def scheduled(conn: sqlite3.Connection, names: list[str], before: datetime, limit: int,
               now: datetime) -> list[Run]:
     """SCHEDULED runs of unpaused `names` due at or before `before`, oldest first."""
-    cols = ", ".join(f"r.{c.strip()}" for c in rows.RUN_COLUMNS.split(","))
     found = conn.execute(
-        f"SELECT {cols} FROM runs r JOIN deployments d ON d.name = r.deployment"
+        f"SELECT {rows.RUN_COLUMNS} FROM runs r JOIN deployments d ON d.name = r.deployment"
         f" WHERE r.state_type = 'SCHEDULED' AND r.scheduled_time <= ? AND d.paused = 0"
         f" AND r.deployment IN ({','.join('?' * len(names))})"
         f" ORDER BY r.scheduled_time, r.seq LIMIT ?",
@@ -105,7 +104,7 @@ def propose(conn: sqlite3.Connection, run_id: uuid.UUID, state: State, *, force:
     status, reason = decide(current.type, state.type, force)
     if status is not OrchestrationStatus.ACCEPT:
         return result(status, current, reason)
-    rows.update_state(conn, str(run_id), state, run_updates(state, **fields))
+    rows.update_state(conn, str(run_id), state, run_updates(state, **fields, run_count=row[14]))
     answer = result(status, state)
     if idempotency_key is not None:
         conn.execute("INSERT INTO applied_keys (run_id, key, result) VALUES (?, ?, ?)",

@@ -441,3 +441,68 @@ class ControlPlaneContract:
             (StateType.RUNNING, "pid 7"), (StateType.COMPLETED, "exit 0")]
         assert all(is_utc(s.timestamp) for s in states)
         assert [s.timestamp for s in states] == sorted(s.timestamp for s in states)
+
+    # -- retries (issue 14) ----------------------------------------------------------------
+
+    def test_each_attempt_that_runs_counts(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment()])
+        run = plane.create_run("etl")
+        assert run.run_count == 0
+        self.walk(plane, run, StateType.RUNNING)
+        assert plane.read_run(run.id).run_count == 1
+
+    def test_awaiting_retry_makes_the_same_run_due_again_later(
+        self, plane: ControlPlane, clock: Clock
+    ) -> None:
+        # Given a run whose first attempt failed
+        plane.register_deployments([deployment(interval=60)])
+        (run,) = plane.read_scheduled_runs(["etl"], clock.now() + timedelta(seconds=60), 10)
+        self.walk(plane, run, StateType.RUNNING)
+        # When it is put back to SCHEDULED "AwaitingRetry", due in exactly one interval
+        again = run.scheduled_time + timedelta(seconds=60)
+        retry = State.of(StateType.SCHEDULED, "retry 1 of 3 in 60s", "AwaitingRetry")
+        assert plane.set_state(run.id, retry, idempotency_key="r1", scheduled_time=again).accepted
+        # Then it is not due before its new time, and at that time it is due beside the slot
+        # the schedule made for that same minute (a retry leaves its slot: no clash)
+        assert run.id not in {r.id for r in plane.read_scheduled_runs(["etl"], clock.now(), 10)}
+        due = plane.read_scheduled_runs(["etl"], again, 10)
+        mine = next(r for r in due if r.id == run.id)
+        assert mine.state.name == "AwaitingRetry" and mine.scheduled_time == again
+        assert mine.run_count == 1 and len(due) == 2
+        # And the next attempt counts as the second
+        plane.set_state(run.id, State.of(StateType.PENDING), supervisor="s1")
+        plane.set_state(run.id, State.of(StateType.RUNNING), pid=43)
+        assert plane.read_run(run.id).run_count == 2
+
+    def test_a_waiting_retry_survives_pause_and_a_schedule_change(
+        self, plane: ControlPlane, clock: Clock
+    ) -> None:
+        plane.register_deployments([deployment(interval=60)])
+        (run,) = plane.read_scheduled_runs(["etl"], clock.now() + timedelta(seconds=60), 10)
+        self.walk(plane, run, StateType.RUNNING)
+        later = clock.now() + timedelta(minutes=5)
+        plane.set_state(run.id, State.of(StateType.SCHEDULED, "", "AwaitingRetry"),
+                        scheduled_time=later)
+        plane.set_paused("etl", True)
+        assert plane.read_scheduled_runs(["etl"], later, 10) == []  # held while paused
+        plane.set_paused("etl", False)
+        plane.register_deployments([deployment(interval=300)])
+        assert run.id in {r.id for r in plane.read_scheduled_runs(["etl"], later, 10)}
+
+    def test_a_finished_run_can_be_forced_back_to_scheduled(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment()])
+        run = self.walk(plane, plane.create_run("etl"), StateType.FAILED)
+        retry = State.of(StateType.SCHEDULED, "retry requested", "AwaitingRetry")
+        assert not plane.set_state(run.id, retry).accepted
+        assert plane.set_state(run.id, retry, force=True, scheduled_time=run.scheduled_time
+                               ).accepted
+        assert plane.read_run(run.id).state.type is StateType.SCHEDULED
+
+    def test_late_after_is_the_deployments_own(self, plane: ControlPlane, clock: Clock) -> None:
+        plane.register_deployments([deployment("slow", late_after=120), deployment("fast")])
+        slow, fast = plane.create_run("slow"), plane.create_run("fast")
+        self.advance(clock, 60)
+        assert plane.read_run(slow.id).state.name == "Scheduled"
+        assert plane.read_run(fast.id).state.name == "Late"  # the default: 15 s
+        self.advance(clock, 61)
+        assert plane.read_run(slow.id).state.name == "Late"
