@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ class ReportState:
     pid: int | None = None
     exit_code: int | None = None
     commit: str | None = None
+    scheduled_time: datetime | None = None
+    """With a SCHEDULED state (a retry): when the run is due again."""
 
 
 @dataclass(frozen=True)

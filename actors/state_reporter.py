@@ -100,6 +100,7 @@ class StateReporterActor(SupervisedActor):
                     pid=report.pid,
                     exit_code=report.exit_code,
                     commit=report.commit,
+                    scheduled_time=report.scheduled_time,
                 )
             except ControlPlaneUnavailable as exc:
                 self.ctx.outage.failed(self.name, self.ctx.clock.now())

@@ -260,7 +260,10 @@ class PrefectControlPlane:
 
     def _run(self, data: dict[str, Any], claim: Claim | None = None) -> Run:
         state = wire.state_from(data.get("state")) or State.of(StateType(data["state_type"]))
-        scheduled = (wire.parse_time(data.get("expected_start_time"))
+        # A retry (AwaitingRetry) keeps its expected start; it is due at the next scheduled one.
+        due = (wire.parse_time(data.get("next_scheduled_start_time"))
+               if state.type is StateType.SCHEDULED else None)
+        scheduled = (due or wire.parse_time(data.get("expected_start_time"))
                      or wire.parse_time(data.get("next_scheduled_start_time"))
                      or state.timestamp)
         return Run(
@@ -277,6 +280,7 @@ class PrefectControlPlane:
                  else wire.pid_from(data.get("infrastructure_pid"))),
             commit=claim.commit if claim else None,
             supervisor=claim.supervisor if claim else None,
+            run_count=int(data.get("run_count") or 0),
         )
 
     def _runs(self, found: list[dict[str, Any]]) -> list[Run]:
@@ -427,6 +431,7 @@ class PrefectControlPlane:
         pid: int | None = None,
         exit_code: int | None = None,
         commit: str | None = None,
+        scheduled_time: datetime | None = None,
     ) -> OrchestrationResult:
         if idempotency_key is not None:
             kept = self.journal.answer(run_id, idempotency_key)
@@ -447,7 +452,7 @@ class PrefectControlPlane:
                 return OrchestrationResult(status=OrchestrationStatus.ABORT, state=current.state,
                                            reason=f"This run is claimed by {holder}.")
         transition = wire.transition_id(run_id, idempotency_key)
-        result = self._propose(run_id, state, force, idempotency_key, transition)
+        result = self._propose(run_id, state, force, idempotency_key, transition, scheduled_time)
         if claiming:
             if result.accepted:
                 result = self._not_after_an_end(run_id, transition, result)
@@ -476,8 +481,11 @@ class PrefectControlPlane:
             reason=f"Run is already in terminal state {before.type.value}.")
 
     def _propose(self, run_id: uuid.UUID, state: State, force: bool, key: str | None,
-                 transition: uuid.UUID | None = None) -> OrchestrationResult:
-        scheduled = state.timestamp if state.type is StateType.SCHEDULED else None
+                 transition: uuid.UUID | None = None, scheduled_time: datetime | None = None
+                 ) -> OrchestrationResult:
+        scheduled = None
+        if state.type is StateType.SCHEDULED:  # a retry: Prefect's AwaitingRetry, due then
+            scheduled = scheduled_time or state.timestamp
         transition = transition or wire.transition_id(run_id, key)
         body = {"state": wire.state_body(state, transition, scheduled), "force": force}
         try:
@@ -502,6 +510,8 @@ class PrefectControlPlane:
     def _record(self, run_id: uuid.UUID, state: State, pid: int | None, exit_code: int | None,
                 commit: str | None) -> None:
         self.journal.reported(run_id, state.type.value, pid, exit_code, commit)
+        if state.type is StateType.SCHEDULED:  # a retry: any supervisor may claim it again
+            self._locks.release(run_id)
         if pid is not None and state.type is StateType.RUNNING:
             self._http.call("PATCH", f"flow_runs/{run_id}",
                             {"infrastructure_pid": wire.infrastructure_pid(self._hostname, pid)})
