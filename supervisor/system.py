@@ -277,6 +277,13 @@ class Supervisor:
             self._tell_root(CancelRequested(run_id, by))
         return run.to_json()
 
+    def retry_run(self, run_id: uuid.UUID, by: str = "the ops API") -> dict[str, Any]:
+        from supervisor.policies.retry import retry_finished
+
+        run = retry_finished(self._plane(), run_id, by, self.scheduler.clock.now())
+        self.nudge()
+        return run.to_json()
+
     def shutdown(self) -> None:
         self._tell_root(Shutdown())
 

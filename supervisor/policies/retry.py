@@ -9,10 +9,20 @@ so it survives restarts too. A cancelled or shut-down run is never retried.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from supervisor.models import State, StateType
+from supervisor.errors import SupervisorError
+from supervisor.models import Run, State, StateType
 from supervisor.settings import DeploymentSettings
+
+if TYPE_CHECKING:
+    from supervisor.controlplane.port import ControlPlane
+
+
+class RunNotFinished(SupervisorError):
+    """`retry` of a run that has not ended."""
 
 AWAITING_RETRY = "AwaitingRetry"
 """Prefect's name for a SCHEDULED state that is a retry."""
@@ -51,3 +61,16 @@ def manual_retry(by: str, now: datetime) -> State:
     """`retry RUN_ID`: a finished run made due again now, as one more attempt."""
     return State(type=StateType.SCHEDULED, name=AWAITING_RETRY, message=f"retry requested by {by}",
                  timestamp=now)
+
+
+def retry_finished(plane: ControlPlane, run_id: uuid.UUID, by: str, now: datetime) -> Run:
+    """`retry RUN_ID` (CLI and ops API): a finished run due again now, with its parameters.
+    Raises RunNotFound, or RunNotFinished for a run that has not ended."""
+    run = plane.read_run(run_id)
+    if not run.state.type.is_terminal:
+        raise RunNotFinished(
+            f"run {run_id} is {run.state.type.value}: only a finished run can be retried")
+    result = plane.set_state(run_id, manual_retry(by, now), force=True, scheduled_time=now)
+    if not result.accepted:  # forced: only a control plane's own rule can refuse it
+        raise RunNotFinished(f"run {run_id} could not be retried: {result.reason}")
+    return plane.read_run(run_id)
