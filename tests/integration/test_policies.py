@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import threading
@@ -85,7 +86,7 @@ def test_concurrency_1_holds_on_live_processes_while_five_runs_are_due(tmp_path:
     assert [r.state.type for r in finished] == [StateType.COMPLETED] * 5
     assert most == 1
     spans = sorted((r.start_time, r.end_time) for r in finished)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_a_supervisor_down_for_3_hours_runs_no_backlog(tmp_path: Path):
