@@ -33,11 +33,11 @@ from actors.messages import (
     StateReported,
     TimeoutReached,
 )
+from actors.run_policies import RunPolicies
 from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
-from supervisor.policies import hooks, lateness, retry
-from supervisor.policies.sections import start_section
+from supervisor.policies import hooks
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess, entrypoint_argv
 from supervisor.process.names import FAILURE_VAR
 from supervisor.settings import DeploymentSettings
@@ -59,7 +59,7 @@ def run_actor_name(run_id: uuid.UUID) -> str:
     return f"run-{run_id}"
 
 
-class RunActor(SupervisedActor):
+class RunActor(RunPolicies, SupervisedActor):
     kind = "run"
 
     def __init__(
@@ -74,13 +74,7 @@ class RunActor(SupervisedActor):
     ) -> None:
         super().__init__(run_actor_name(run.id), ctx, parent)
         self.run = run
-        self.attempt = run.run_count + 1
-        self._again = run.state.name == retry.AWAITING_RETRY
-        """A retry: its reports get keys of their own (see `_key`)."""
-        self._refusal = refusal
-        """Claim, then end CANCELLED with this message (the deployment's collision policy)."""
-        self._hook: RunProcess | None = None
-        self._final: State | None = None
+        self._init_policies(run, refusal)
         self.deployment = deployment
         self._siblings = siblings
         self.puller = puller
@@ -121,11 +115,8 @@ class RunActor(SupervisedActor):
                 self._on_reported(state, result)
             case ProcessExited(result=result):
                 self._on_exit(result)
-            case hooks.HookExited(name=name, result=result):
-                self._hook_exited(name, result)
-            case hooks.HookTimedOut(name=name) if self._hook is not None:
-                logger.warning("%s %s hook timed out", self._prefix, name)
-                self._hook.terminate(self._grace(), ExitReason.TIMED_OUT)
+            case hooks.HookExited() | hooks.HookTimedOut():
+                self._on_hook(message)
 
     # phases ---------------------------------------------------------------------------------------
 
@@ -149,7 +140,7 @@ class RunActor(SupervisedActor):
         self.run = self.run.model_copy(
             update={"state": result.state or self.run.state, "supervisor": supervisor}
         )
-        if self._refused():
+        if self._refused():  # its deployment's collision policy or skip_late_after
             return
         wait = (self.run.scheduled_time - self.ctx.clock.now()).total_seconds()
         if self._cancelled_by is None and wait > 0:
@@ -182,8 +173,7 @@ class RunActor(SupervisedActor):
             log_path=self._log_path(),
             kill_grace=self._grace(),
         )
-        if self._again:
-            start_section(self._log_path(), f"attempt {self.attempt}", self.ctx.clock.now())
+        self._attempt_starts()
         ref = self.actor_ref
         root = self.parent
         run_id = self.run.id
@@ -226,9 +216,9 @@ class RunActor(SupervisedActor):
         self._cancelled_by = message.by
         reason = ExitReason.SHUTDOWN if message.shutdown else ExitReason.CANCELLED
         grace = self._grace() if message.grace is None else message.grace
-        if self._hook is not None:
-            self._hook.terminate(grace, reason)
-        elif self.process is not None:
+        if self._end_hook(grace, reason):
+            return
+        if self.process is not None:
             self.process.terminate(grace, reason)
         elif self.phase in ("preparing", "armed"):
             self._end_unstarted(self._cancelled_state("before it started"))
@@ -275,84 +265,11 @@ class RunActor(SupervisedActor):
             # code says nothing about the code's own verdict: those stay CRASHED.
             state = State.of(StateType.FAILED, f"{raised} ({result.message})", "Failed")
         logger.info("%s %s: %s", self._prefix, state.name, message)
-        again = None
-        if self._cancelled_by is None and result.reason is not ExitReason.START_FAILED:
-            again = retry.next_attempt(self.deployment, state, self.attempt,
-                                       self.ctx.clock.now(), self.run.scheduled_time)
-        if again is not None:
-            self._retry(*again, exit_code=result.returncode)
+        if self._retried(state, result):
             return
         self._report_terminal(state, exit_code=result.returncode)
         if not self._start_hook(state, result.returncode):
             self._finish(state)
-
-    # policies (supervisor/policies) ---------------------------------------------------------------
-
-    def _key(self, kind: str) -> str:
-        """A report's idempotency key: a retry's attempt (same run, due at a new time) must not
-        meet the keys its earlier attempts used."""
-        if not self._again:
-            return f"{self.run.id}:{kind}"
-        return f"{self.run.id}:{kind}:{self.attempt}@{self.run.scheduled_time.isoformat()}"
-
-    def _refused(self) -> bool:
-        """Right after the claim: end the run CANCELLED if the deployment's collision policy
-        or its catch-up cap (skip_late_after) says so. Counts a late start."""
-        now, name = self.ctx.clock.now(), self.deployment.name
-        verdict = self._refusal or lateness.skip_message(self.deployment, self.run, now)
-        if verdict is not None and self._cancelled_by is None:
-            if self._refusal is None:
-                self.ctx.metrics.runs_skipped.labels(name).inc()
-            logger.info("%s %s", self._prefix, verdict)
-            self._end_unstarted(State.of(StateType.CANCELLED, verdict))
-            return True
-        if lateness.is_late(self.deployment, self.run, now):
-            self.ctx.metrics.runs_late.labels(name).inc()
-        return False
-
-    def _retry(self, awaiting: State, due: Any, exit_code: int | None) -> None:
-        logger.info("%s %s", self._prefix, awaiting.message)
-        self.ctx.metrics.run_retries.labels(self.deployment.name).inc()
-        self._tell(STATE_REPORTER, ReportState(
-            self.run.id, awaiting, self._key("retry"), exit_code=exit_code, scheduled_time=due))
-        self._finish(awaiting)
-
-    def _start_hook(self, state: State, exit_code: int | None) -> bool:
-        """Run the hook for this final state, if any (its tree counts as the run's)."""
-        found = hooks.hook_for(self.deployment, state)
-        if found is None or self.process is None:
-            return False
-        key, argv = found
-        log_path = self._log_path()
-        start_section(log_path, f"{key} hook", self.ctx.clock.now())
-        run = self.run.model_copy(update={"run_count": max(self.attempt, self.run.run_count)})
-        spec = hooks.hook_spec(key, argv, self.ctx.environment, self.deployment, run, state,
-                               exit_code, log_path, self._grace())
-        ref, root, run_id = self.actor_ref, self.parent, self.run.id
-
-        def exited(result: ExitResult) -> None:
-            try:
-                ref.tell(hooks.HookExited(key, result))
-            except pykka.ActorDeadError:  # the root owns the hook's tree now
-                root.tell(ProcessExited(run_id, result))  # type: ignore[union-attr]
-
-        self.phase = "hook"
-        self._hook = self.ctx.launch(spec, on_output=None, on_exit=exited)
-        if not self._hook.done:
-            root.tell(ProcessStarted(run_id, self._hook))  # type: ignore[union-attr]
-            self._timeout = self.tell_later(hooks.timeout(self._grace()), hooks.HookTimedOut(key))
-        self._final = state
-        self._publish()
-        return True
-
-    def _hook_exited(self, name: str, result: ExitResult) -> None:
-        if self._timeout is not None:
-            self._timeout.cancel()
-        problem = hooks.failure(result)
-        if problem is not None:
-            self.ctx.metrics.hook_failures.labels(self.deployment.name, name).inc()
-            logger.warning("%s %s hook failed: %s", self._prefix, name, problem)
-        self._finish(self._final)
 
     def _failure_file(self) -> Path:
         return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.failure"
@@ -409,9 +326,6 @@ class RunActor(SupervisedActor):
 
     def _cancelled_state(self, when: str) -> State:
         return State.of(StateType.CANCELLED, f"cancelled by {self._cancelled_by} {when}")
-
-    def _log_path(self) -> Path:
-        return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log"
 
     def _grace(self) -> float:
         return self.ctx.settings.kill_grace_for(self.deployment)
