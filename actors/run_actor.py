@@ -33,7 +33,7 @@ from actors.messages import (
     StateReported,
     TimeoutReached,
 )
-from actors.run_policies import RunPolicies
+from actors.run_policies import ClaimAgain, RunPolicies
 from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
@@ -117,6 +117,8 @@ class RunActor(RunPolicies, SupervisedActor):
                 self._on_exit(result)
             case hooks.HookExited() | hooks.HookTimedOut():
                 self._on_hook(message)
+            case ClaimAgain() if self.phase == "queued":
+                self._claim()
 
     # phases ---------------------------------------------------------------------------------------
 
@@ -134,6 +136,8 @@ class RunActor(RunPolicies, SupervisedActor):
             self._finish(None)
             return
         if not result.accepted:
+            if self._queued(result):  # its deployment's concurrency is taken: try again soon
+                return
             logger.info("%s not started: %s", self._prefix, result.reason or result.status)
             self._finish(None)
             return
@@ -216,7 +220,7 @@ class RunActor(RunPolicies, SupervisedActor):
         self._cancelled_by = message.by
         reason = ExitReason.SHUTDOWN if message.shutdown else ExitReason.CANCELLED
         grace = self._grace() if message.grace is None else message.grace
-        if self._end_hook(grace, reason):
+        if self._cancel_policies(grace, reason):
             return
         if self.process is not None:
             self.process.terminate(grace, reason)

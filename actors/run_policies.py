@@ -9,6 +9,7 @@ A mixin of `RunActor`, so the policies stay out of the actor's own phases: the a
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +19,19 @@ import pykka
 from actors.base import STATE_REPORTER, SystemContext
 from actors.messages import ProcessExited, ProcessStarted, ReportState
 from actors.timers import TimerHandle
-from supervisor.models import Run, State, StateType
+from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.policies import hooks, lateness, retry
 from supervisor.policies.sections import start_section
 from supervisor.process import ExitReason, ExitResult, RunProcess
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.runs")
+
+
+@dataclass(frozen=True)
+class ClaimAgain:
+    """The claim was told to WAIT: the deployment's concurrency is taken (by another process
+    sharing the control plane, or by a run whose end is still being reported)."""
 
 
 class RunPolicies:
@@ -69,6 +76,17 @@ class RunPolicies:
     def _attempt_starts(self) -> None:
         if self._again:
             start_section(self._log_path(), f"attempt {self.attempt}", self.ctx.clock.now())
+
+    def _queued(self, claim: OrchestrationResult) -> bool:
+        """A claim WAITed for a deployment with a concurrency limit: hold this run's slot here
+        and claim again after the delay (the run stays SCHEDULED meanwhile)."""
+        if (claim.status is not OrchestrationStatus.WAIT or self.deployment.concurrency is None
+                or self._cancelled_by is not None):
+            return False
+        self.phase = "queued"
+        self._publish()
+        self.tell_later(claim.retry_after or 1.0, ClaimAgain())
+        return True
 
     def _refused(self) -> bool:
         """Right after the claim: end the run CANCELLED if the deployment's collision policy
@@ -132,8 +150,12 @@ class RunPolicies:
         self._publish()
         return True
 
-    def _end_hook(self, grace: float, reason: ExitReason) -> bool:
-        """A cancel or shutdown while the hook runs ends the hook's tree."""
+    def _cancel_policies(self, grace: float, reason: ExitReason) -> bool:
+        """A cancel or shutdown while queued (nothing claimed: the run stays as it is) or while
+        the hook runs (its tree is ended); False when neither."""
+        if self.phase == "queued":
+            self._finish(None)
+            return True
         if self._hook is None:
             return False
         self._hook.terminate(grace, reason)

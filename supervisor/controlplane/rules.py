@@ -43,6 +43,29 @@ def decide(current: StateType, proposed: StateType, force: bool) -> tuple[Orches
     return OrchestrationStatus.ACCEPT, ""
 
 
+CONCURRENCY_WAIT = 0.25
+"""s a claim refused by a deployment's concurrency limit ("enqueue") is told to wait. Short: the
+common case is a run of this same supervisor whose end is still being reported (milliseconds);
+the rare one, another process's run, costs a claim (one small write) per wait."""
+
+
+def over_concurrency(
+    deployment: DeploymentSettings, in_flight: int
+) -> tuple[OrchestrationStatus, str, float | None] | None:
+    """For a claim (SCHEDULED -> PENDING) while `in_flight` runs of the deployment are PENDING,
+    RUNNING or CANCELLING: None when within its `concurrency`; else WAIT ("enqueue") or ABORT
+    ("cancel-new": the run is to be CANCELLED), with the reason and the delay. This makes the
+    limit hold across every process sharing the control plane, as Prefect 3's server does."""
+    limit = deployment.concurrency
+    if limit is None or in_flight < limit:
+        return None
+    reason = (f"deployment {deployment.name} is at its concurrency limit "
+              f"({in_flight} of {limit} running)")
+    if deployment.collision == "cancel-new":
+        return OrchestrationStatus.ABORT, f"cancelled: {reason}", None
+    return OrchestrationStatus.WAIT, reason, CONCURRENCY_WAIT
+
+
 def run_updates(
     state: State,
     *,

@@ -13,6 +13,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 
+from supervisor.controlplane.rules import over_concurrency
+from supervisor.models import OrchestrationStatus
 from supervisor.settings import DeploymentSettings, Settings
 
 
@@ -48,8 +50,9 @@ class DeploymentSlots:
 
 def refusal(deployment: DeploymentSettings, in_flight: int) -> str | None:
     """For a run due while its deployment is at its limit: the CANCELLED message under
-    "cancel-new", or None to enqueue it."""
-    if deployment.collision != "cancel-new":
+    "cancel-new", or None to enqueue it. The same words as the control planes' own check at
+    the claim (`rules.over_concurrency`), which makes the limit hold across processes."""
+    verdict = over_concurrency(deployment, in_flight)
+    if verdict is None or verdict[0] is not OrchestrationStatus.ABORT:
         return None
-    return (f"cancelled: {deployment.name} is at its concurrency limit "
-            f"({in_flight} of {deployment.concurrency} running; collision = cancel-new)")
+    return verdict[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from supervisor.models import StateType
+from supervisor.models import State, StateType
 from supervisor.process import ExitReason
 from tests.actors.fakes import FakeProcess
 from tests.actors.harness import Harness, start_harness
@@ -96,7 +96,9 @@ def test_concurrency_1_holds_while_five_runs_are_due_and_others_go_on(tmp_path):
         attempts(h, free.id, 1)
         # Then one etl run at a time, oldest first, while the other deployment is not held up
         for index, run in enumerate(runs):
-            process = attempts(h, run.id, 1)[0]
+            # the next claim may be told to WAIT while the last end is still being reported
+            process = wait_until(lambda r=run: h.advance(0.3) or next(
+                (p for p in h.launcher.launched if p.run_id == str(r.id)), None), 5)
             h.barrier()
             live = [p for p in h.launcher.live() if p.run_id != str(free.id)]
             assert [p.run_id for p in live] == [str(run.id)]
@@ -119,8 +121,8 @@ def test_cancel_new_cancels_the_runs_due_at_the_limit(tmp_path):
         attempts(h, first.id, 1)
         for run in late:
             found = h.wait_state(run, StateType.CANCELLED)
-            assert "at its concurrency limit (1 of 1 running; collision = cancel-new)" in (
-                found.state.message)
+            assert found.state.message == (
+                "cancelled: deployment job is at its concurrency limit (1 of 1 running)")
         assert h.state(first) is StateType.RUNNING and len(h.launcher.launched) == 1
     finally:
         h.sup.stop()
@@ -181,5 +183,28 @@ def test_hooks_run_with_the_runs_environment_and_are_ended_at_their_timeout(tmp_
         wait_until(lambda: sample(
             h, "supervisor_hook_failures_total", deployment="job", hook="on_failure") == 1)
         wait_until(lambda: h.in_flight() == 0)
+    finally:
+        h.sup.stop()
+
+
+def test_a_claim_told_to_wait_by_the_control_plane_is_retried_not_dropped(tmp_path):
+    # Given another process sharing the control plane holds the deployment's only slot
+    h = start_harness(tmp_path, [{**JOB, "concurrency": 1}])
+    try:
+        elsewhere, mine = h.create_run("job", in_seconds=-1), h.create_run("job")
+        h.plane.set_state(elsewhere.id, State.of(StateType.PENDING), supervisor="other")
+        h.plane.set_state(elsewhere.id, State.of(StateType.RUNNING))
+        h.sup.nudge()
+        # Then our run is queued (still SCHEDULED), claiming again every CONCURRENCY_WAIT s
+        queued = f"run-{mine.id}"
+        wait_until(lambda: (h.sup.board.get(queued) or {}).get("owns", {}).get("phase")
+                   == "queued")
+        h.advance(0.3)
+        assert h.state(mine) is StateType.SCHEDULED and not h.launcher.launched
+        # And once the other run ends, it is claimed and started
+        h.plane.set_state(elsewhere.id, State.of(StateType.COMPLETED))
+        h.advance(0.3)
+        attempts(h, mine.id, 1)
+        assert h.wait_state(mine, StateType.RUNNING).supervisor == "unit"
     finally:
         h.sup.stop()

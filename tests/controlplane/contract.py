@@ -506,3 +506,31 @@ class ControlPlaneContract:
         assert plane.read_run(fast.id).state.name == "Late"  # the default: 15 s
         self.advance(clock, 61)
         assert plane.read_run(slow.id).state.name == "Late"
+
+    # -- concurrency (issue 14) ------------------------------------------------------------
+
+    def test_a_claim_past_the_concurrency_limit_waits(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment(concurrency=1), deployment("free")])
+        first, second = plane.create_run("etl"), plane.create_run("etl")
+        assert plane.set_state(first.id, State.of(StateType.PENDING), supervisor="s1").accepted
+        waited = plane.set_state(second.id, State.of(StateType.PENDING), supervisor="s2")
+        assert waited.status is OrchestrationStatus.WAIT and waited.retry_after
+        assert "concurrency limit (1 of 1 running)" in waited.reason
+        assert plane.read_run(second.id).state.type is StateType.SCHEDULED
+        other = plane.create_run("free")  # another deployment is not held up
+        assert plane.set_state(other.id, State.of(StateType.PENDING), supervisor="s2").accepted
+        # once the first has ended, the second may be claimed
+        plane.set_state(first.id, State.of(StateType.RUNNING))
+        assert not plane.set_state(second.id, State.of(StateType.PENDING)).accepted
+        plane.set_state(first.id, State.of(StateType.COMPLETED))
+        assert plane.set_state(second.id, State.of(StateType.PENDING), supervisor="s2").accepted
+
+    def test_cancel_new_cancels_a_claim_past_the_limit(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment(concurrency=1, collision="cancel-new")])
+        first, second = plane.create_run("etl"), plane.create_run("etl")
+        assert plane.set_state(first.id, State.of(StateType.PENDING), supervisor="s1").accepted
+        refused = plane.set_state(second.id, State.of(StateType.PENDING), supervisor="s2")
+        assert refused.status is ABORT
+        found = plane.read_run(second.id)
+        assert found.state.type is StateType.CANCELLED
+        assert "concurrency limit" in found.state.message
