@@ -51,7 +51,7 @@ from actors.state_reporter import StateReporterActor
 from actors.storage_puller import StoragePullerActor
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import Run, State, StateType
-from supervisor.policies import concurrency
+from supervisor.policies import concurrency, retry
 from supervisor.process import ExitReason
 from supervisor.recovery import resolve_orphans
 from supervisor.storage import shared_storages, storage_key
@@ -134,8 +134,11 @@ class SupervisorActor(SupervisedActor):
             logger.warning("could not look for orphaned runs yet (%s); retrying", exc)
             self.tell_later(max(1.0, sup.poll_interval), _Recover())
             return
-        for run, state in resolved:
-            self._children.tell(STATE_REPORTER, ReportState(run.id, state, f"{run.id}:recovered"))
+        for run, ended in resolved:  # CRASHED, or its retry (supervisor/policies/retry.py)
+            deployment = self.ctx.settings.deployment(run.deployment)
+            state, due = retry.after_restart(deployment, run, ended, self.ctx.clock.now())
+            self._children.tell(STATE_REPORTER, ReportState(
+                run.id, state, retry.recovery_key(run), scheduled_time=due))
 
     def sibling(self, name: str) -> pykka.ActorRef[Any] | None:
         """A child's current ref, for run actors (called from their threads)."""

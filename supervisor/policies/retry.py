@@ -57,6 +57,24 @@ def next_attempt(
     return state, max(now + timedelta(seconds=delay), was_due + _TICK)
 
 
+def after_restart(
+    deployment: DeploymentSettings | None, run: Run, ended: State, now: datetime
+) -> tuple[State, datetime | None]:
+    """A run a killed supervisor left in flight, which recovery ends `ended` ("supervisor
+    restarted"): that state, or its retry (with when it is due) if the deployment retries a
+    CRASHED run and has retries left."""
+    if deployment is None or ended.type is not StateType.CRASHED:
+        return ended, None
+    again = next_attempt(deployment, ended, max(run.run_count, 1), now, run.scheduled_time)
+    return again if again is not None else (ended, None)
+
+
+def recovery_key(run: Run) -> str:
+    """The idempotency key of a recovered run's report: one per attempt (a retried run may be
+    left in flight again by a later crash)."""
+    return f"{run.id}:recovered:{run.run_count}@{run.scheduled_time.isoformat()}"
+
+
 def manual_retry(by: str, now: datetime) -> State:
     """`retry RUN_ID`: a finished run made due again now, as one more attempt."""
     return State(type=StateType.SCHEDULED, name=AWAITING_RETRY, message=f"retry requested by {by}",

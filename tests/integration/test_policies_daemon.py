@@ -153,3 +153,34 @@ def test_retry_pause_resume_and_runs_follow_from_the_cli(tmp_path: Path):
     refused = subprocess.run([sys.executable, "-m", "supervisor", "--config", str(config),
                               "pause", "nope"], capture_output=True, text=True)
     assert refused.returncode == 1 and "no deployment named 'nope'" in refused.stderr
+
+
+def test_a_run_killed_with_its_supervisor_is_retried_after_the_restart(tmp_path: Path):
+    # Given a deployment that retries, its first attempt running (for a minute)
+    counter = tmp_path / "attempts"
+    flaky = [sys.executable, str(PROGRAMS / "flaky.py"), str(counter), "2", "60"]
+    config = write_config(tmp_path, deployment_toml("flaky", flaky, retries=2))
+    run_id = create_run(config, "flaky")
+    plane = plane_of(config)
+    daemon = cli(config, "start")
+    try:
+        wait_until(lambda: counter.exists() and plane.read_run(run_id).state.type
+                   is StateType.RUNNING, 20, message="attempt 1 running")
+    finally:
+        # When the supervisor is killed mid-attempt
+        daemon.kill()
+        daemon.communicate(timeout=10)
+    # Then its restart ends the leftover tree and retries the run instead of leaving it CRASHED
+    again = cli(config, "start")
+    try:
+        final = wait_until(
+            lambda: (r := plane.read_run(run_id)).state.type.is_terminal and r, 30,
+            message="the retry ran")
+    finally:
+        stop(again)
+    assert final.state.type is StateType.COMPLETED and final.run_count == 2
+    names = [s.name for s in plane.read_states(run_id)]
+    assert "AwaitingRetry" in names and "Crashed" not in names
+    retry = next(s for s in plane.read_states(run_id) if s.name == "AwaitingRetry")
+    assert "supervisor restarted" in retry.message
+    assert leaks.processes_of_session() == []
