@@ -22,6 +22,7 @@ from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import DeploymentNotFound, RunNotFound
 from supervisor.models import OrchestrationStatus, Run, State, StateType
 from supervisor.settings import DeploymentSettings
+from tests.waiting import wait_until
 
 ACCEPT, ABORT = OrchestrationStatus.ACCEPT, OrchestrationStatus.ABORT
 START = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
@@ -452,42 +453,56 @@ class ControlPlaneContract:
         assert plane.read_run(run.id).run_count == 1
 
     def test_awaiting_retry_makes_the_same_run_due_again_later(
-        self, plane: ControlPlane, clock: Clock
+        self, plane: ControlPlane, clock: Clock, now: datetime
     ) -> None:
         # Given a run whose first attempt failed
-        plane.register_deployments([deployment(interval=60)])
-        (run,) = plane.read_scheduled_runs(["etl"], clock.now() + timedelta(seconds=60), 10)
-        self.walk(plane, run, StateType.RUNNING)
-        # When it is put back to SCHEDULED "AwaitingRetry", due in exactly one interval
-        again = run.scheduled_time + timedelta(seconds=60)
-        retry = State.of(StateType.SCHEDULED, "retry 1 of 3 in 60s", "AwaitingRetry")
+        plane.register_deployments([deployment()])
+        run = self.walk(plane, plane.create_run("etl"), StateType.RUNNING)
+        # When it is put back to SCHEDULED "AwaitingRetry", due a little later
+        delay = 60 if isinstance(clock, FakeClock) else 3  # a real server's clock cannot jump
+        again = now + timedelta(seconds=delay)
+        retry = State.of(StateType.SCHEDULED, f"retry 1 of 3 in {delay}s", "AwaitingRetry")
         assert plane.set_state(run.id, retry, idempotency_key="r1", scheduled_time=again).accepted
-        # Then it is not due before its new time, and at that time it is due beside the slot
-        # the schedule made for that same minute (a retry leaves its slot: no clash)
-        assert run.id not in {r.id for r in plane.read_scheduled_runs(["etl"], clock.now(), 10)}
-        due = plane.read_scheduled_runs(["etl"], again, 10)
-        mine = next(r for r in due if r.id == run.id)
-        assert mine.state.name == "AwaitingRetry" and mine.scheduled_time == again
-        assert mine.run_count == 1 and len(due) == 2
-        # And the next attempt counts as the second
-        plane.set_state(run.id, State.of(StateType.PENDING), supervisor="s1")
-        plane.set_state(run.id, State.of(StateType.RUNNING), pid=43)
+        # Then it is not due before its new time, and is due then, as the same run
+        assert plane.read_scheduled_runs(["etl"], now, 10) == []
+        (due,) = plane.read_scheduled_runs(["etl"], again, 10)
+        assert (due.id, due.state.name, due.run_count) == (run.id, "AwaitingRetry", 1)
+        assert due.scheduled_time == again
+        # And its next attempt, at that time, counts as the second
+        if isinstance(clock, FakeClock):
+            clock.advance(delay + 1)
+        assert plane.set_state(run.id, State.of(StateType.PENDING), supervisor="s1").accepted
+        # (a server may hold RUNNING until the run's time: WAIT, as for any early start)
+        wait_until(lambda: plane.set_state(run.id, State.of(StateType.RUNNING), pid=43).accepted,
+                   delay + 10, interval=0.5)
         assert plane.read_run(run.id).run_count == 2
 
-    def test_a_waiting_retry_survives_pause_and_a_schedule_change(
+    def test_a_retry_due_on_a_schedule_slot_does_not_clash(
         self, plane: ControlPlane, clock: Clock
     ) -> None:
         plane.register_deployments([deployment(interval=60)])
         (run,) = plane.read_scheduled_runs(["etl"], clock.now() + timedelta(seconds=60), 10)
         self.walk(plane, run, StateType.RUNNING)
-        later = clock.now() + timedelta(minutes=5)
-        plane.set_state(run.id, State.of(StateType.SCHEDULED, "", "AwaitingRetry"),
-                        scheduled_time=later)
-        plane.set_paused("etl", True)
-        assert plane.read_scheduled_runs(["etl"], later, 10) == []  # held while paused
-        plane.set_paused("etl", False)
+        again = run.scheduled_time + timedelta(seconds=60)  # the next slot's very time
+        retry = State.of(StateType.SCHEDULED, "", "AwaitingRetry")
+        assert plane.set_state(run.id, retry, scheduled_time=again).accepted
+        due = plane.read_scheduled_runs(["etl"], again, 10)
+        assert len(due) == 2 and run.id in {r.id for r in due}
+        # a retry has left its slot: a schedule change does not drop it
         plane.register_deployments([deployment(interval=300)])
-        assert run.id in {r.id for r in plane.read_scheduled_runs(["etl"], later, 10)}
+        assert run.id in {r.id for r in plane.read_scheduled_runs(["etl"], again, 10)}
+
+    def test_a_waiting_retry_is_held_while_paused(
+        self, plane: ControlPlane, now: datetime
+    ) -> None:
+        plane.register_deployments([deployment()])
+        run = self.walk(plane, plane.create_run("etl"), StateType.RUNNING)
+        plane.set_state(run.id, State.of(StateType.SCHEDULED, "", "AwaitingRetry"),
+                        scheduled_time=now)
+        plane.set_paused("etl", True)
+        assert plane.read_scheduled_runs(["etl"], now, 10) == []
+        plane.set_paused("etl", False)
+        assert [r.id for r in plane.read_scheduled_runs(["etl"], now, 10)] == [run.id]
 
     def test_a_finished_run_can_be_forced_back_to_scheduled(self, plane: ControlPlane) -> None:
         plane.register_deployments([deployment()])
