@@ -64,6 +64,16 @@ class PolicyFields(BaseModel):
             raise ValueError("must be a non-empty argv list")
         return value
 
+    @field_validator("retry_delay", mode="before")
+    @classmethod
+    def _number_or_numbers(cls, value: object) -> object:
+        def number(item: object) -> bool:
+            return isinstance(item, int | float) and not isinstance(item, bool)
+
+        if number(value) or (isinstance(value, list | tuple) and all(map(number, value))):
+            return value
+        raise ValueError("must be a number or a list of numbers (s)")
+
     @field_validator("retry_delay")
     @classmethod
     def _delays(cls, value: float | tuple[float, ...]) -> float | tuple[float, ...]:
