@@ -15,30 +15,32 @@ Real SQLite, real processes (`python -c pass`), default poll intervals.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supervisor.controlplane.local import LocalControlPlane  # noqa: E402
-from supervisor.models import StateType  # noqa: E402
-from supervisor.settings import parse_settings  # noqa: E402
-from supervisor.system import Supervisor  # noqa: E402
+from supervisor.controlplane.local import LocalControlPlane
+from supervisor.models import StateType
+from supervisor.settings import Settings, parse_settings
+from supervisor.system import Supervisor
 
 PY = sys.executable
 
 
-def _settings(tmp: Path, deployments: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+def _settings(tmp: Path, deployments: list[dict[str, object]]) -> Settings:
     return parse_settings({"supervisor": {"name": "bench", "limit": 4},
                            "ops": {"enabled": False}, "deployments": deployments},
                           tmp / "supervisor.toml", env={})
 
 
-def _wait(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -73,7 +75,7 @@ def concurrency_gap(runs: int) -> dict[str, float]:
             sup.stop()
         done = sorted((plane.read_run(r.id) for r in made), key=lambda r: r.start_time)
         gaps = [(b.start_time - a.end_time).total_seconds() * 1000
-                for a, b in zip(done, done[1:], strict=False)]
+                for a, b in itertools.pairwise(done)]
         plane.close()
         return {"gap_p50_ms": statistics.median(gaps), "gap_max_ms": max(gaps),
                 "most_in_flight": float(most)}
