@@ -116,8 +116,9 @@ class RunPolicies:
         awaiting, due = again
         logger.info("%s %s", self._prefix, awaiting.message)
         self.ctx.metrics.run_retries.labels(self.deployment.name).inc()
-        self._tell(STATE_REPORTER, ReportState(self.run.id, awaiting, self._key("retry"),
-                                               exit_code=result.returncode, scheduled_time=due))
+        self._tell(STATE_REPORTER, ReportState(  # the root hears when it landed (see there)
+            self.run.id, awaiting, self._key("retry"), reply_to=self.parent,
+            exit_code=result.returncode, scheduled_time=due))
         self._finish(awaiting)
         return True
 

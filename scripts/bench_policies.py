@@ -6,8 +6,9 @@
 - concurrency gap: a `concurrency = 1` deployment with N runs due at once (`limit = 4`): time
   from one run's recorded end to the next one's recorded start (p50/max), and the most runs of
   it ever PENDING or RUNNING at once in the database (must be 1);
-- retry lateness: a command failing with `retry_delay = 0.2`: the next attempt's RUNNING minus
-  (its AwaitingRetry timestamp + the delay) (p50/max).
+- retry lateness: N runs of a command failing once, with `retry_delay = 0.2` (`limit = N`, so
+  no retry waits for a slot): the next attempt's RUNNING minus (its AwaitingRetry timestamp +
+  the delay) (p50/max).
 
 Real SQLite, real processes (`python -c pass`), default poll intervals.
 """
@@ -34,8 +35,8 @@ from supervisor.system import Supervisor
 PY = sys.executable
 
 
-def _settings(tmp: Path, deployments: list[dict[str, object]]) -> Settings:
-    return parse_settings({"supervisor": {"name": "bench", "limit": 4},
+def _settings(tmp: Path, deployments: list[dict[str, object]], limit: int = 4) -> Settings:
+    return parse_settings({"supervisor": {"name": "bench", "limit": limit},
                            "ops": {"enabled": False}, "deployments": deployments},
                           tmp / "supervisor.toml", env={})
 
@@ -85,7 +86,7 @@ def retry_lateness(runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         delay = 0.2
         settings = _settings(Path(tmp), [{"name": "bad", "command": [PY, "-c", "exit(1)"],
-                                          "retries": 1, "retry_delay": delay}])
+                                          "retries": 1, "retry_delay": delay}], limit=runs)
         plane = LocalControlPlane(settings.supervisor.database)
         plane.register_deployments(settings.deployments)
         made = [plane.create_run("bad") for _ in range(runs)]
