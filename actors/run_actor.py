@@ -33,7 +33,7 @@ from actors.messages import (
     StateReported,
     TimeoutReached,
 )
-from actors.run_policies import ClaimAgain, RunPolicies
+from actors.run_policies import ClaimAgain, ReportWaitOver, RunPolicies
 from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
@@ -115,8 +115,8 @@ class RunActor(RunPolicies, SupervisedActor):
                 self._on_reported(state, result)
             case ProcessExited(result=result):
                 self._on_exit(result)
-            case hooks.HookExited() | hooks.HookTimedOut():
-                self._on_hook(message)
+            case hooks.HookExited() | hooks.HookTimedOut() | ReportWaitOver():
+                self._on_policy_message(message)
             case ClaimAgain() if self.phase == "queued":
                 self._claim()
 
@@ -231,6 +231,7 @@ class RunActor(RunPolicies, SupervisedActor):
     def _on_reported(self, proposed: State, result: OrchestrationResult) -> None:
         """Branch on what was proposed; record what the control plane says now stands."""
         if proposed.type is not StateType.RUNNING:
+            self._report_landed(proposed)
             return
         if result.status is OrchestrationStatus.ACCEPT:
             state = result.state or proposed
@@ -273,7 +274,7 @@ class RunActor(RunPolicies, SupervisedActor):
             return
         self._report_terminal(state, exit_code=result.returncode)
         if not self._start_hook(state, result.returncode):
-            self._finish(state)
+            self._ended(state)
 
     def _failure_file(self) -> Path:
         return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.failure"
@@ -293,7 +294,7 @@ class RunActor(RunPolicies, SupervisedActor):
 
     def _end_unstarted(self, state: State) -> None:
         self._report_terminal(state, exit_code=None)
-        self._finish(state)
+        self._ended(state)
 
     def _report_terminal(self, state: State, exit_code: int | None) -> None:
         self.ctx.metrics.runs_finished.labels(state.type.value).inc()
@@ -303,6 +304,7 @@ class RunActor(RunPolicies, SupervisedActor):
                 self.run.id,
                 state,
                 self._key("terminal"),
+                reply_to=self.actor_ref,
                 exit_code=exit_code,
                 commit=self.commit,
             )

@@ -1,9 +1,11 @@
 """The run actor's side of the run policies (supervisor/policies): retry keys and retries, the
-refusals right after a claim (collision, skip_late_after), and the run's hook.
+refusals right after a claim (collision, skip_late_after), a claim told to wait, the run's hook,
+and holding a limited deployment's slot until the run's end is reported.
 
 A mixin of `RunActor`, so the policies stay out of the actor's own phases: the actor calls
-`_init_policies`, `_key`, `_refused`, `_retried`, `_start_hook` and hands hook messages to
-`_on_hook`; everything else it provides (declared below for the type checker only).
+`_init_policies`, `_key`, `_queued`, `_refused`, `_retried`, `_start_hook`, `_ended` and hands
+these modules' messages to `_on_policy_message`; everything else it provides (declared below,
+for the type checker only).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors.base import STATE_REPORTER, SystemContext
-from actors.messages import ProcessExited, ProcessStarted, ReportState
+from actors.messages import PollNow, ProcessExited, ProcessStarted, ReportState
 from actors.timers import TimerHandle
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.policies import hooks, lateness, retry
@@ -26,6 +28,16 @@ from supervisor.process import ExitReason, ExitResult, RunProcess
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.runs")
+
+
+REPORT_WAIT = 10.0
+"""Most s a run of a deployment with a concurrency limit keeps its slot after its end, waiting
+for the end's report to land (a control-plane outage must not hold slots for ever)."""
+
+
+@dataclass(frozen=True)
+class ReportWaitOver:
+    """REPORT_WAIT passed: free the slot whether or not the report landed."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,8 @@ class RunPolicies:
         """Claim, then end CANCELLED with this message (the deployment's collision policy)."""
         self._hook: RunProcess | None = None
         self._final: State | None = None
+        self._landed = False
+        """The run's final report (terminal, or a retry) was answered by the control plane."""
 
     def _log_path(self) -> Path:
         return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log"
@@ -116,11 +130,32 @@ class RunPolicies:
         awaiting, due = again
         logger.info("%s %s", self._prefix, awaiting.message)
         self.ctx.metrics.run_retries.labels(self.deployment.name).inc()
-        self._tell(STATE_REPORTER, ReportState(  # the root hears when it landed (see there)
-            self.run.id, awaiting, self._key("retry"), reply_to=self.parent,
+        self._tell(STATE_REPORTER, ReportState(
+            self.run.id, awaiting, self._key("retry"), reply_to=self.actor_ref,
             exit_code=result.returncode, scheduled_time=due))
-        self._finish(awaiting)
+        self._ended(awaiting)
         return True
+
+    def _ended(self, state: State) -> None:
+        """The run is over here (its trees reaped). With a concurrency limit, or for a retry,
+        its slot is freed once its final report landed (at most REPORT_WAIT s): until then the
+        control plane still counts it in flight and would refuse the next claim, and a retry is
+        not yet due to be read. Otherwise at once."""
+        waits = self.deployment.concurrency is not None or state.type is StateType.SCHEDULED
+        if not waits or self._landed:
+            self._finish(state)
+            return
+        self.phase, self._final = "reporting", state
+        self._publish()
+        self.tell_later(REPORT_WAIT, ReportWaitOver())
+
+    def _report_landed(self, proposed: State) -> None:
+        """The control plane answered a report other than RUNNING (the final one)."""
+        if proposed.type is StateType.SCHEDULED and self.parent is not None:
+            self.parent.tell(PollNow())  # a retry: read its new due time now, not at a tick
+        self._landed = True
+        if self.phase == "reporting":
+            self._finish(self._final)
 
     def _start_hook(self, state: State, exit_code: int | None) -> bool:
         """Run the hook for this final state, if any; its tree counts as the run's (the root
@@ -157,12 +192,20 @@ class RunPolicies:
         if self.phase == "queued":
             self._finish(None)
             return True
+        if self.phase == "reporting":  # its trees are gone: nothing to end
+            self._finish(self._final)
+            return True
         if self._hook is None:
             return False
         self._hook.terminate(grace, reason)
         return True
 
-    def _on_hook(self, message: hooks.HookExited | hooks.HookTimedOut) -> None:
+    def _on_policy_message(self, message: hooks.HookExited | hooks.HookTimedOut | ReportWaitOver) -> None:
+        if isinstance(message, ReportWaitOver):
+            if self.phase == "reporting":
+                logger.warning("%s its end is not reported yet; freeing its slot", self._prefix)
+                self._finish(self._final)
+            return
         if isinstance(message, hooks.HookTimedOut):
             if self._hook is not None:
                 logger.warning("%s %s hook timed out", self._prefix, message.name)
@@ -174,4 +217,5 @@ class RunPolicies:
         if problem is not None:
             self.ctx.metrics.hook_failures.labels(self.deployment.name, message.name).inc()
             logger.warning("%s %s hook failed: %s", self._prefix, message.name, problem)
-        self._finish(self._final)
+        assert self._final is not None
+        self._ended(self._final)

@@ -43,7 +43,6 @@ from actors.messages import (
     RunDue,
     RunFinished,
     Shutdown,
-    StateReported,
 )
 from actors.run_actor import RunActor
 from actors.run_table import RunEntry, RunTable
@@ -183,10 +182,6 @@ class SupervisorActor(SupervisedActor):
             case PassDone():
                 self._pass_done = True
                 self._maybe_done_once()
-            case StateReported(state=state) if state.type is StateType.SCHEDULED:
-                # a retry landed (it is due again soon): read it now, not at the next tick
-                if SCHEDULE_POLLER in self._children:
-                    self._children.tell(SCHEDULE_POLLER, PollNow())
             case PollNow():
                 for name in (SCHEDULE_POLLER, CANCELLATION_POLLER):
                     if name in self._children:
