@@ -200,7 +200,9 @@ class RunPolicies:
         self._hook.terminate(grace, reason)
         return True
 
-    def _on_policy_message(self, message: hooks.HookExited | hooks.HookTimedOut | ReportWaitOver) -> None:
+    def _on_policy_message(
+        self, message: hooks.HookExited | hooks.HookTimedOut | ReportWaitOver
+    ) -> None:
         if isinstance(message, ReportWaitOver):
             if self.phase == "reporting":
                 logger.warning("%s its end is not reported yet; freeing its slot", self._prefix)
