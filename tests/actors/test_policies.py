@@ -208,3 +208,40 @@ def test_a_claim_told_to_wait_by_the_control_plane_is_retried_not_dropped(tmp_pa
         assert h.wait_state(mine, StateType.RUNNING).supervisor == "unit"
     finally:
         h.sup.stop()
+
+
+def test_a_limited_deployments_slot_frees_once_the_end_is_reported_or_after_10s(tmp_path):
+    # Given concurrency 1, two runs due, and a control plane refusing the first one's end once
+    h = start_harness(tmp_path, [{**JOB, "concurrency": 1}])
+    try:
+        first, second = h.create_run("job", in_seconds=-1), h.create_run("job")
+        h.sup.nudge()
+        process = attempts(h, first.id, 1)[0]
+        h.wait_state(first, StateType.RUNNING)
+        h.plane.fail_next(1, only={"set_state"})
+        process.exit(0)
+        # Then the first keeps its slot while its end is not reported: no actor for the second
+        name = f"run-{first.id}"
+        wait_until(lambda: (h.sup.board.get(name) or {}).get("owns", {}).get("phase")
+                   == "reporting")
+        h.barrier()
+        assert h.sup.board.get(f"run-{second.id}") is None
+        # And once the report lands (the reporter's retry), the second goes
+        h.advance(1.5)
+        h.wait_state(first, StateType.COMPLETED)
+        attempts(h, second.id, 1)
+        # A report that does not land holds the slot REPORT_WAIT (10 s) at most
+        h.wait_state(second, StateType.RUNNING)
+        h.plane.fail_next(1000, only={"set_state"})
+        attempts(h, second.id, 1)[0].exit(0)
+        name = f"run-{second.id}"
+        wait_until(lambda: (h.sup.board.get(name) or {}).get("owns", {}).get("phase")
+                   == "reporting")
+        h.advance(9)
+        assert h.sup.board.get(name) is not None
+        h.advance(1.5)
+        wait_until(lambda: h.sup.board.get(name) is None and h.in_flight() == 0,
+                   message="the slot freed")
+    finally:
+        h.plane.heal()  # or stopping would wait on the reporter's retries
+        h.sup.stop()
