@@ -530,7 +530,7 @@ class ControlPlaneContract:
         assert plane.set_state(first.id, State.of(StateType.PENDING), supervisor="s1").accepted
         waited = plane.set_state(second.id, State.of(StateType.PENDING), supervisor="s2")
         assert waited.status is OrchestrationStatus.WAIT and waited.retry_after
-        assert "concurrency limit (1 of 1 running)" in waited.reason
+        assert "concurrency limit" in waited.reason
         assert plane.read_run(second.id).state.type is StateType.SCHEDULED
         other = plane.create_run("free")  # another deployment is not held up
         assert plane.set_state(other.id, State.of(StateType.PENDING), supervisor="s2").accepted

@@ -125,8 +125,11 @@ class PrefectControlPlane:
             self._settings[deployment.name] = deployment
             flow = deployment.flow_name or deployment.name
             body = self._deployment_body(deployment)
+            if self.major >= 3:  # issue 14: the server holds `concurrency` too
+                body.update(wire.concurrency_body(deployment))
             found = self._find_deployment(flow, deployment.name)
-            if found is not None and self._unchanged(found, body):
+            if found is not None and self._unchanged(found, body) and (
+                    self.major < 3 or wire.same_concurrency(body, found)):
                 self._remember(deployment.name, uuid.UUID(found["id"]))
                 continue
             try:
@@ -496,14 +499,19 @@ class PrefectControlPlane:
         details = answer.get("details") or {}
         reason = details.get("reason") or ""
         after = wire.state_from(answer.get("state"))
+        wait = details.get("delay_seconds") if status is OrchestrationStatus.WAIT else None
         if status is OrchestrationStatus.REJECT and key is not None and ALREADY_DONE in reason:
             status = OrchestrationStatus.ACCEPT  # our own earlier attempt landed
+        elif (status is OrchestrationStatus.REJECT and state.type is StateType.PENDING
+              and after is not None and after.type is StateType.SCHEDULED):
+            # 3.x at a deployment's concurrency limit: the run is "AwaitingConcurrencySlot"
+            status = OrchestrationStatus.WAIT
+            wait = wire.wait_for(answer.get("state"), self._clock.now())
         elif (status is OrchestrationStatus.REJECT and after is not None
               and after.type in CANCEL_TYPES):
             status = OrchestrationStatus.ABORT  # the port's word for "the run is being cancelled"
         if after is None and status is not OrchestrationStatus.ACCEPT:
             after = self.read_run(run_id).state
-        wait = details.get("delay_seconds") if status is OrchestrationStatus.WAIT else None
         return OrchestrationResult(status=status, state=after, reason=reason,
                                    retry_after=float(wait) if wait is not None else None)
 
