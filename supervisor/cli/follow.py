@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,13 +33,10 @@ def follow(
     states: Collection[StateType] | None,
     limit: int,
     as_json: bool,
-    sleep: Callable[[float], None] = time.sleep,
-    rounds: int | None = None,
 ) -> None:
-    """Print changes for ever (or `rounds` polls, for tests); Ctrl-C ends it."""
+    """Print changes for ever; Ctrl-C ends it (the CLI exits 130)."""
     seen: dict[object, tuple[object, ...]] = {}
-    done = 0
-    while rounds is None or done < rounds:
+    while True:
         found = plane.read_runs(deployment=deployment, states=states, limit=limit)
         for run in reversed(found):  # oldest first, as a log reads
             key = (run.state.type, run.state.name, run.state.timestamp, run.run_count)
@@ -49,6 +46,4 @@ def follow(
             text = json.dumps(run.to_json()) if as_json else _line(run)
             sys.stdout.write(text + "\n")
         sys.stdout.flush()
-        done += 1
-        if rounds is None or done < rounds:
-            sleep(FOLLOW_EVERY)
+        time.sleep(FOLLOW_EVERY)
