@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ class ReportState:
     commit: str | None = None
     engine: bool = False
     """Prefect's engine reports this run's states: see `supervisor.runkind.report_engine_run`."""
+    scheduled_time: datetime | None = None
+    """With a SCHEDULED state (a retry): when the run is due again."""
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,11 @@ from actors.messages import (
     StateReported,
     TimeoutReached,
 )
+from actors.run_policies import ClaimAgain, ReportWaitOver, RunPolicies
 from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
+from supervisor.policies import hooks
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess
 from supervisor.process.names import FAILURE_VAR
 from supervisor.runkind import launch_for
@@ -61,7 +63,7 @@ def run_actor_name(run_id: uuid.UUID) -> str:
     return f"run-{run_id}"
 
 
-class RunActor(SupervisedActor):
+class RunActor(RunPolicies, SupervisedActor):
     kind = "run"
     pooled = True
 
@@ -73,9 +75,11 @@ class RunActor(SupervisedActor):
         deployment: DeploymentSettings,
         siblings: Callable[[str], pykka.ActorRef[Any] | None],
         puller: str | None = None,
+        refusal: str | None = None,
     ) -> None:
         super().__init__(run_actor_name(run.id), ctx, parent)
         self.run = run
+        self._init_policies(run, refusal)
         self.deployment = deployment
         self._siblings = siblings
         self.puller = puller
@@ -117,6 +121,10 @@ class RunActor(SupervisedActor):
                 self._on_reported(state, result)
             case ProcessExited(result=result):
                 self._on_exit(result)
+            case hooks.HookExited() | hooks.HookTimedOut() | ReportWaitOver():
+                self._on_policy_message(message)
+            case ClaimAgain() if self.phase == "queued":
+                self._claim()
 
     # phases ---------------------------------------------------------------------------------------
 
@@ -126,7 +134,7 @@ class RunActor(SupervisedActor):
             result = self.ctx.control_plane.set_state(
                 self.run.id,
                 State.of(StateType.PENDING, f"claimed by {supervisor}"),
-                idempotency_key=f"{self.run.id}:pending:{supervisor}",
+                idempotency_key=self._key(f"pending:{supervisor}"),
                 supervisor=supervisor,
             )
         except ControlPlaneError as exc:  # the run stays SCHEDULED; a later poll finds it again
@@ -134,12 +142,16 @@ class RunActor(SupervisedActor):
             self._finish(None)
             return
         if not result.accepted:
+            if self._queued(result):  # its deployment's concurrency is taken: try again soon
+                return
             logger.info("%s not started: %s", self._prefix, result.reason or result.status)
             self._finish(None)
             return
         self.run = self.run.model_copy(
             update={"state": result.state or self.run.state, "supervisor": supervisor}
         )
+        if self._refused():  # its deployment's collision policy or skip_late_after
+            return
         wait = (self.run.scheduled_time - self.ctx.clock.now()).total_seconds()
         if self._cancelled_by is None and wait > 0:
             # Handed over a little early (see ARRIVE_EARLY): claimed, thread up; start on time.
@@ -183,9 +195,10 @@ class RunActor(SupervisedActor):
             argv=launch.argv,
             cwd=launch.cwd,
             env=launch.env,
-            log_path=self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log",
+            log_path=self._log_path(),
             kill_grace=self._grace(),
         )
+        self._attempt_starts()
         ref = self.actor_ref
         root = self.parent
         run_id = self.run.id
@@ -215,7 +228,7 @@ class RunActor(SupervisedActor):
             ReportState(
                 self.run.id,
                 State.of(StateType.RUNNING, f"pid {self.process.pid}"),
-                f"{self.run.id}:running",
+                self._key("running"),
                 reply_to=self.actor_ref,
                 pid=self.process.pid,
                 commit=self.commit,
@@ -229,6 +242,8 @@ class RunActor(SupervisedActor):
         self._cancelled_by = message.by
         reason = ExitReason.SHUTDOWN if message.shutdown else ExitReason.CANCELLED
         grace = self._grace() if message.grace is None else message.grace
+        if self._cancel_policies(grace, reason):
+            return
         if self.process is not None:
             self.process.terminate(grace, reason)
         elif self.phase in ("preparing", "armed"):
@@ -238,6 +253,7 @@ class RunActor(SupervisedActor):
     def _on_reported(self, proposed: State, result: OrchestrationResult) -> None:
         """Branch on what was proposed; record what the control plane says now stands."""
         if proposed.type is not StateType.RUNNING:
+            self._report_landed(proposed)
             return
         if result.status is OrchestrationStatus.ACCEPT:
             state = result.state or proposed
@@ -276,8 +292,11 @@ class RunActor(SupervisedActor):
             # code says nothing about the code's own verdict: those stay CRASHED.
             state = State.of(StateType.FAILED, f"{raised} ({result.message})", "Failed")
         logger.info("%s %s: %s", self._prefix, state.name, message)
+        if self._retried(state, result):
+            return
         self._report_terminal(state, exit_code=result.returncode)
-        self._finish(state)
+        if not self._start_hook(state, result.returncode):
+            self._ended(state)
 
     def _failure_file(self) -> Path:
         return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.failure"
@@ -297,7 +316,7 @@ class RunActor(SupervisedActor):
 
     def _end_unstarted(self, state: State) -> None:
         self._report_terminal(state, exit_code=None)
-        self._finish(state)
+        self._ended(state)
 
     def _report_terminal(self, state: State, exit_code: int | None) -> None:
         self.ctx.metrics.runs_finished.labels(state.type.value).inc()
@@ -306,7 +325,8 @@ class RunActor(SupervisedActor):
             ReportState(
                 self.run.id,
                 state,
-                f"{self.run.id}:terminal",
+                self._key("terminal"),
+                reply_to=self.actor_ref,
                 exit_code=exit_code,
                 commit=self.commit,
                 engine=self._engine,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -89,11 +89,14 @@ class RunTable:
         bisect.insort(self._waiting, (run.scheduled_time, run.id, run))
         self._waiting_ids.add(run.id)
 
-    def next_waiting(self) -> Run | None:
-        """The oldest waiting run, if a slot is free for it."""
+    def next_waiting(self, may_start: Callable[[Run], bool] = lambda run: True) -> Run | None:
+        """The oldest waiting run that `may_start` (its deployment's limit), if a slot is free."""
         if not self._waiting or self.free <= 0:
             return None
-        _, run_id, run = self._waiting.pop(0)
+        index = next((i for i, (_, _, r) in enumerate(self._waiting) if may_start(r)), None)
+        if index is None:
+            return None
+        _, run_id, run = self._waiting.pop(index)
         self._waiting_ids.discard(run_id)
         return run
 

@@ -151,6 +151,7 @@ def _proposal(report: ReportState) -> Proposal:
         pid=report.pid,
         exit_code=report.exit_code,
         commit=report.commit,
+        scheduled_time=report.scheduled_time,
     )
 
 

@@ -51,6 +51,7 @@ from actors.state_reporter import StateReporterActor
 from actors.storage_puller import StoragePullerActor
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import Run, State, StateType
+from supervisor.policies import concurrency, retry
 from supervisor.process import ExitReason
 from supervisor.recovery import resolve_orphans
 from supervisor.runkind import pool_deployment
@@ -99,6 +100,9 @@ class SupervisorActor(SupervisedActor):
         self._exit_code = 0
         self._error: str | None = None
         ctx.metrics.track_slots(lambda: len(self._runs), lambda: self._runs.free)
+        gauge = ctx.metrics.deployment_in_flight
+        self._slots = concurrency.DeploymentSlots(
+            ctx.settings, lambda name, count: gauge.labels(name).set(count))
 
     # start ----------------------------------------------------------------------------------------
 
@@ -132,8 +136,11 @@ class SupervisorActor(SupervisedActor):
             logger.warning("could not look for orphaned runs yet (%s); retrying", exc)
             self.tell_later(max(1.0, sup.poll_interval), _Recover())
             return
-        for run, state in resolved:
-            self._children.tell(STATE_REPORTER, ReportState(run.id, state, f"{run.id}:recovered"))
+        for run, ended in resolved:  # CRASHED, or its retry (supervisor/policies/retry.py)
+            deployment = self.ctx.settings.deployment(run.deployment)
+            state, due = retry.after_restart(deployment, run, ended, self.ctx.clock.now())
+            self._children.tell(STATE_REPORTER, ReportState(
+                run.id, state, retry.recovery_key(run), scheduled_time=due))
 
     def sibling(self, name: str) -> pykka.ActorRef[Any] | None:
         """A child's current ref, for run actors (called from their threads)."""
@@ -197,7 +204,7 @@ class SupervisorActor(SupervisedActor):
     def _due(self, run: Run) -> None:
         if self._stopping or self._runs.knows(run.id) or self._runs.ended(run):
             return
-        if self._runs.free > 0:
+        if self._runs.free > 0 and self._may_start(run):
             self._launch(run)
         else:
             self._runs.wait(run)
@@ -210,21 +217,36 @@ class SupervisorActor(SupervisedActor):
             return pool_deployment(name)
         return found
 
+    def _may_start(self, run: Run) -> bool:
+        """Within its deployment's concurrency, or refused at once (collision = cancel-new)."""
+        return not self._slots.full(run.deployment) or self._refusal(run) is not None
+
+    def _refusal(self, run: Run) -> str | None:
+        deployment = self.ctx.settings.deployment(run.deployment)
+        if deployment is None or not self._slots.full(run.deployment):
+            return None
+        return concurrency.refusal(deployment, self._slots.in_flight(deployment.name))
+
     def _launch(self, run: Run) -> None:
         deployment = self._deployment_of(run.deployment)
         if deployment is None:  # registered by another config; not ours to run
             return
         puller = storage_key(deployment.storage) if deployment.storage is not None else None
-        ref = RunActor.start(self.ctx, self.actor_ref, run, deployment, self.sibling, puller)
+        refusal = self._refusal(run)
+        ref = RunActor.start(
+            self.ctx, self.actor_ref, run, deployment, self.sibling, puller, refusal)
         self._runs.admit(run.id, RunEntry(ref, deployment.name, run.scheduled_time))
+        if refusal is None:
+            self._slots.take(run.id, deployment.name)
         self._in_flight_changed()
 
     def _finished(self, run_id: uuid.UUID, state: State | None) -> None:
         if self._runs.release(run_id, ran=state is not None) is None:
             return
+        self._slots.give(run_id)
         if self._execute == run_id:
             self._exit_code = 0 if state is not None and state.type is StateType.COMPLETED else 1
-        while not self._stopping and (run := self._runs.next_waiting()) is not None:
+        while not self._stopping and (run := self._runs.next_waiting(self._may_start)) is not None:
             self._launch(run)
         if not self._runs.waiting and self._runs.free > 0:
             self._ask_for_more()

@@ -45,6 +45,26 @@ class Metrics:
         self.actor_restarts = Counter(
             "supervisor_actor_restarts", "Child actors restarted.", ["actor"], registry=r
         )
+        # the run policies (supervisor/policies)
+        self.run_retries = Counter(
+            "supervisor_run_retries", "Attempts that ended in a retry.", ["deployment"], registry=r
+        )
+        self.runs_late = Counter(
+            "supervisor_runs_late", "Runs started later than late_after.", ["deployment"],
+            registry=r,
+        )
+        self.runs_skipped = Counter(
+            "supervisor_runs_skipped", "Runs cancelled by skip_late_after.", ["deployment"],
+            registry=r,
+        )
+        self.hook_failures = Counter(
+            "supervisor_hook_failures", "Hooks that failed or timed out.", ["deployment", "hook"],
+            registry=r,
+        )
+        self.deployment_in_flight = Gauge(
+            "supervisor_deployment_runs_in_flight", "Runs of one deployment holding a slot now.",
+            ["deployment"], registry=r,
+        )
 
     def track_slots(self, in_flight: Callable[[], float], free: Callable[[], float]) -> None:
         """Read the slot gauges from the root's live numbers when scraped."""

@@ -79,6 +79,8 @@ class Run(BaseModel):
     commit: str | None = None
     supervisor: str | None = None
     """Name of the supervisor that claimed the run (PENDING), if any."""
+    run_count: int = 0
+    """Attempts that reached RUNNING (Prefect's `run_count`): a retry is the same run again."""
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

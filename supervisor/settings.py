@@ -16,6 +16,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from supervisor.errors import ConfigError
+from supervisor.policies.fields import PolicyFields
 
 DEFAULT_CONFIG = "supervisor.toml"
 ENV_PREFIX = "SUPERVISOR_"
@@ -71,8 +72,8 @@ class StorageSettings(_Strict):
         return self
 
 
-class DeploymentSettings(_Strict):
-    """One deployment: what to run, when, and within which limits."""
+class DeploymentSettings(PolicyFields, _Strict):
+    """One deployment: what to run, when, and within which limits (policies: PolicyFields)."""
 
     name: str = Field(
         min_length=1, max_length=MAX_NAME, description="unique name of the deployment"

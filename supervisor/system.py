@@ -24,6 +24,7 @@ from actors.board import StatusBoard, resolve
 from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.supervisor_actor import SupervisorActor
 from actors.timers import Scheduler, ThreadScheduler
+from supervisor.clock import Clock
 from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import DeploymentNotFound, SupervisorAlreadyRunning, SupervisorError
 from supervisor.lease import hold_lease, lease_path
@@ -285,6 +286,14 @@ class Supervisor:
         run = self._plane().request_cancel(run_id)
         if run.state.type is StateType.CANCELLING:
             self._tell_root(CancelRequested(run_id, by))
+        return run.to_json()
+
+    def retry_run(self, run_id: uuid.UUID, by: str = "the ops API") -> dict[str, Any]:
+        from supervisor.policies.retry import retry_finished
+
+        clock = self._scheduler.clock if self._scheduler is not None else Clock()
+        run = retry_finished(self._plane(), run_id, by, clock.now())
+        self.nudge()
         return run.to_json()
 
     def shutdown(self) -> None:

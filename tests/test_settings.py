@@ -274,6 +274,26 @@ BAD = {
     "cwd not a path": (f"[[deployments]]\n{DEP}cwd = 3\n", ["(a).cwd", "must be a path"]),
     "rrule without FREQ": (f'[[deployments]]\n{DEP}rrule = "BYHOUR=9"\n',
                            ["(a).rrule", "'BYHOUR=9'", "needs FREQ="]),
+    # the policy keys (issue 14)
+    "negative retries": (f"[[deployments]]\n{DEP}retries = -1\n", ["(a).retries", "-1"]),
+    "retry_delay a word": (f'[[deployments]]\n{DEP}retry_delay = "soon"\n',
+                           ["(a).retry_delay", "'soon'", "a number or a list of numbers"]),
+    "retry_delay a bad list": (f'[[deployments]]\n{DEP}retry_delay = [1, "x"]\n',
+                               ["(a).retry_delay", "[1, 'x']", "a list of numbers"]),
+    "negative retry_delay": (f"[[deployments]]\n{DEP}retry_delay = [10, -1]\n",
+                             ["(a).retry_delay", "every delay must be from 0"]),
+    "retry_on cancelled": (f'[[deployments]]\n{DEP}retry_on = ["cancelled"]\n',
+                           ["(a).retry_on[0]", "'cancelled'", "'failed' or 'crashed'"]),
+    "concurrency = 0": (f"[[deployments]]\n{DEP}concurrency = 0\n",
+                        ["(a).concurrency", "at least 1"]),
+    "bad collision": (f'[[deployments]]\n{DEP}collision = "drop"\n',
+                      ["(a).collision", "'drop'", "'enqueue' or 'cancel-new'"]),
+    "skip before late": (f"[[deployments]]\n{DEP}late_after = 600\nskip_late_after = 60\n",
+                         ["(a).skip_late_after", "at least late_after (600)"]),
+    "hook as a string": (f'[[deployments]]\n{DEP}on_failure = "notify-send x"\n',
+                         ["(a).on_failure", "not a shell string"]),
+    "empty hook": (f"[[deployments]]\n{DEP}on_completion = []\n",
+                   ["(a).on_completion", "non-empty argv list"]),
 }
 
 INTERNALS = ("Input should", "instance of", "<class", "__init__", "positional argument")
@@ -352,3 +372,30 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         settings.supervisor.limit = 9  # type: ignore[misc]
     assert settings_module.ENV_PREFIX == "SUPERVISOR_"
+
+
+def test_issue_14s_example_parses(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[[deployments]]
+name = "etl"
+command = ["true"]
+retries = 3
+retry_delay = [10, 60, 300]
+retry_on = ["failed", "crashed"]
+concurrency = 1
+collision = "enqueue"
+late_after = 60
+skip_late_after = 3600
+on_failure = ["notify-send", "etl failed"]
+on_cancellation = ["true"]
+on_completion = ["true"]
+""")
+    (etl,) = load_settings(path, env={}).deployments
+    assert (etl.retries, etl.retry_delay, etl.retry_on) == (3, (10, 60, 300), ("failed", "crashed"))
+    assert (etl.concurrency, etl.collision) == (1, "enqueue")
+    assert (etl.late_after, etl.skip_late_after) == (60, 3600)
+    assert etl.on_failure == ("notify-send", "etl failed")
+    plain = load_settings(write(tmp_path, '[[deployments]]\nname = "a"\ncommand = ["true"]\n'),
+                          env={}).deployments[0]
+    assert (plain.retries, plain.retry_delay, plain.concurrency, plain.on_failure) == (
+        0, 0.0, None, None)

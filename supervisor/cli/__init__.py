@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from supervisor import __version__
-from supervisor.cli import cancel, deployments, execute, logs, runs, start, status
+from supervisor.cli import (
+    cancel,
+    deployments,
+    execute,
+    logs,
+    pause,
+    resume,
+    retry,
+    runs,
+    start,
+    status,
+)
 from supervisor.cli import run as run_command
 from supervisor.errors import ConfigError, SupervisorError, UsageError
 
@@ -26,6 +37,9 @@ COMMANDS: tuple[ModuleType, ...] = (
     run_command,
     runs,
     cancel,
+    retry,
+    pause,
+    resume,
     logs,
     status,
     execute,

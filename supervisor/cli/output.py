@@ -47,7 +47,7 @@ def waiting_line(run: Run) -> str:
     return f"run {run.id} is scheduled for {when(run.scheduled_time)}; waiting"
 
 
-RUN_HEADERS = ("ID", "DEPLOYMENT", "STATE", "SCHEDULED", "STARTED", "ENDED", "EXIT")
+RUN_HEADERS = ("ID", "DEPLOYMENT", "STATE", "SCHEDULED", "STARTED", "ENDED", "EXIT", "ATTEMPT")
 
 
 def run_row(run: Run) -> tuple[str, ...]:
@@ -59,4 +59,5 @@ def run_row(run: Run) -> tuple[str, ...]:
         when(run.start_time),
         when(run.end_time),
         optional(run.exit_code),
+        str(run.run_count) if run.run_count else "-",
     )

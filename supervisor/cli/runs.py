@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=positive_int, default=20, metavar="N", help="at most N runs (default 20)"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list of runs")
+    parser.add_argument(
+        "--follow", "-f", action="store_true",
+        help="then print new states as they land, like tail -f (with --json: a JSON line each)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +38,13 @@ def run(args: argparse.Namespace) -> int:
     state = parse_state(args.state)
     settings = context.load(args)
     with context.control_plane(settings) as plane:
+        if args.follow:
+            from supervisor.cli.follow import follow
+
+            states = None if state is None else (state,)
+            follow(plane, deployment=args.deployment, states=states, limit=args.limit,
+                   as_json=args.json)
+            return 0
         found = plane.read_runs(
             deployment=args.deployment,
             states=None if state is None else (state,),

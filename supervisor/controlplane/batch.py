@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
@@ -36,9 +37,12 @@ class Proposal:
     pid: int | None = None
     exit_code: int | None = None
     commit: str | None = None
+    scheduled_time: datetime | None = None
+    """With a SCHEDULED state (a retry): when the run is due again."""
 
     def options(self) -> dict[str, Any]:
         return {
+            "scheduled_time": self.scheduled_time,
             "force": self.force,
             "idempotency_key": self.idempotency_key,
             "supervisor": self.supervisor,

@@ -228,9 +228,11 @@ class LocalControlPlane:
         pid: int | None = None,
         exit_code: int | None = None,
         commit: str | None = None,
+        scheduled_time: datetime | None = None,
     ) -> OrchestrationResult:
         state = state.model_copy(update={"timestamp": utc(state.timestamp)})
-        fields = {"supervisor": supervisor, "pid": pid, "exit_code": exit_code, "commit": commit}
+        fields = {"supervisor": supervisor, "pid": pid, "exit_code": exit_code, "commit": commit,
+                  "scheduled_time": scheduled_time}
         return self._group.write(lambda c: runs.propose(
             c, run_id, state, force=force, idempotency_key=idempotency_key, fields=fields),
             self._locked_write)
@@ -249,7 +251,7 @@ class LocalControlPlane:
             for p in proposals:
                 state = p.state.model_copy(update={"timestamp": utc(p.state.timestamp)})
                 fields = {"supervisor": p.supervisor, "pid": p.pid, "exit_code": p.exit_code,
-                          "commit": p.commit}
+                          "commit": p.commit, "scheduled_time": p.scheduled_time}
                 try:
                     outcomes.append(runs.propose(conn, p.run_id, state, force=p.force,
                                                  idempotency_key=p.idempotency_key, fields=fields))

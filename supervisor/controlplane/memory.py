@@ -24,6 +24,7 @@ from supervisor.errors import (
     RunNotFound,
 )
 from supervisor.models import (
+    IN_FLIGHT_STATES,
     DeploymentInfo,
     OrchestrationResult,
     OrchestrationStatus,
@@ -122,7 +123,9 @@ class MemoryControlPlane:
         return deployment
 
     def _shown(self, run: Run, now: datetime) -> Run:
-        shown = rules.shown_state(run.state, run.scheduled_time, now)
+        deployment = self._deployments.get(run.deployment)
+        late_after = deployment.settings.late_after if deployment else None
+        shown = rules.shown_state(run.state, run.scheduled_time, now, late_after)
         return run if shown is run.state else run.model_copy(update={"state": shown})
 
     def _add_run(self, name: str, parameters: Mapping[str, Any], when: datetime,
@@ -284,6 +287,7 @@ class MemoryControlPlane:
         pid: int | None = None,
         exit_code: int | None = None,
         commit: str | None = None,
+        scheduled_time: datetime | None = None,
     ) -> OrchestrationResult:
         record = self._record(run_id)
         if idempotency_key is not None and idempotency_key in record.keys:
@@ -292,12 +296,36 @@ class MemoryControlPlane:
         status, reason = rules.decide(record.run.state.type, proposed.type, force)
         if status is not OrchestrationStatus.ACCEPT:
             return rules.result(status, record.run.state, reason)
+        if proposed.type is StateType.PENDING and not force:
+            refused = self._over_concurrency(record, proposed)
+            if refused is not None:
+                return refused
         self._apply(record, proposed, rules.run_updates(
-            proposed, supervisor=supervisor, pid=pid, exit_code=exit_code, commit=commit))
+            proposed, supervisor=supervisor, pid=pid, exit_code=exit_code, commit=commit,
+            scheduled_time=scheduled_time, run_count=record.run.run_count))
+        if scheduled_time is not None and proposed.type is StateType.SCHEDULED:
+            record.auto = False  # a retry leaves its schedule slot (as the local plane does)
         answer = rules.result(status, proposed)
         if idempotency_key is not None:
             record.keys[idempotency_key] = answer
         return answer
+
+    def _over_concurrency(self, record: _Record, claim: State) -> OrchestrationResult | None:
+        deployment = self._deployments.get(record.run.deployment)
+        if deployment is None or deployment.settings.concurrency is None:
+            return None
+        in_flight = sum(1 for r in self._runs.values() if r.run.deployment == record.run.deployment
+                        and r.run.state.type in IN_FLIGHT_STATES)
+        verdict = rules.over_concurrency(deployment.settings, in_flight)
+        if verdict is None:
+            return None
+        status, reason, delay = verdict
+        if status is OrchestrationStatus.ABORT:  # cancel-new
+            cancelled = State(type=StateType.CANCELLED, message=reason, timestamp=claim.timestamp)
+            self._apply(record, cancelled, rules.run_updates(
+                cancelled, supervisor=None, pid=None, exit_code=None, commit=None))
+        return OrchestrationResult(status=status, state=record.run.state, reason=reason,
+                                   retry_after=delay)
 
     @_port
     def request_cancel(self, run_id: uuid.UUID) -> Run:

@@ -91,10 +91,12 @@ class ControlPlane(Protocol):
         pid: int | None = None,
         exit_code: int | None = None,
         commit: str | None = None,
+        scheduled_time: datetime | None = None,
     ) -> OrchestrationResult:
         """Propose a state. On ACCEPT the run's fields are updated: `supervisor` on PENDING,
-        `start_time` on RUNNING, `end_time` on a terminal state, and `pid`, `exit_code`,
-        `commit` when given. Raises RunNotFound.
+        `start_time` and `run_count + 1` on RUNNING, `end_time` on a terminal state, and `pid`,
+        `exit_code`, `commit` when given. A SCHEDULED state with `scheduled_time` (a retry,
+        Prefect's "AwaitingRetry") makes the run due again then. Raises RunNotFound.
         """
 
     def request_cancel(self, run_id: uuid.UUID) -> Run:

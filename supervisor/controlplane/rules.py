@@ -43,6 +43,29 @@ def decide(current: StateType, proposed: StateType, force: bool) -> tuple[Orches
     return OrchestrationStatus.ACCEPT, ""
 
 
+CONCURRENCY_WAIT = 0.25
+"""s a claim refused by a deployment's concurrency limit ("enqueue") is told to wait. Short: the
+common case is a run of this same supervisor whose end is still being reported (milliseconds);
+the rare one, another process's run, costs a claim (one small write) per wait."""
+
+
+def over_concurrency(
+    deployment: DeploymentSettings, in_flight: int
+) -> tuple[OrchestrationStatus, str, float | None] | None:
+    """For a claim (SCHEDULED -> PENDING) while `in_flight` runs of the deployment are PENDING,
+    RUNNING or CANCELLING: None when within its `concurrency`; else WAIT ("enqueue") or ABORT
+    ("cancel-new": the run is to be CANCELLED), with the reason and the delay. This makes the
+    limit hold across every process sharing the control plane, as Prefect 3's server does."""
+    limit = deployment.concurrency
+    if limit is None or in_flight < limit:
+        return None
+    reason = (f"deployment {deployment.name} is at its concurrency limit "
+              f"({in_flight} of {limit} running)")
+    if deployment.collision == "cancel-new":
+        return OrchestrationStatus.ABORT, f"cancelled: {reason}", None
+    return OrchestrationStatus.WAIT, reason, CONCURRENCY_WAIT
+
+
 def run_updates(
     state: State,
     *,
@@ -50,13 +73,19 @@ def run_updates(
     pid: int | None,
     exit_code: int | None,
     commit: str | None,
+    scheduled_time: datetime | None = None,
+    run_count: int = 0,
 ) -> dict[str, Any]:
-    """The run fields an accepted `state` sets (see `ControlPlane.set_state`)."""
+    """The run fields an accepted `state` sets (see `ControlPlane.set_state`); `run_count` is
+    the run's count before it."""
     updates: dict[str, Any] = {}
     if state.type is StateType.PENDING and supervisor is not None:
         updates["supervisor"] = supervisor
     if state.type is StateType.RUNNING:
         updates["start_time"] = utc(state.timestamp)
+        updates["run_count"] = run_count + 1
+    if state.type is StateType.SCHEDULED and scheduled_time is not None:
+        updates["scheduled_time"] = utc(scheduled_time)
     if state.type.is_terminal:
         updates["end_time"] = utc(state.timestamp)
     for key, value in (("pid", pid), ("exit_code", exit_code), ("commit", commit)):
@@ -74,12 +103,16 @@ def cancel_target(current: StateType) -> StateType | None:
     return None
 
 
-def shown_state(state: State, scheduled_time: datetime, now: datetime) -> State:
-    """The state as read: a SCHEDULED run well past its time is named "Late"."""
+def shown_state(
+    state: State, scheduled_time: datetime, now: datetime, late_after: float | None = None
+) -> State:
+    """The state as read: a SCHEDULED run past its time by more than the deployment's
+    `late_after` (default LATE_AFTER) is named "Late"."""
+    threshold = LATE_AFTER if late_after is None else timedelta(seconds=late_after)
     if (
         state.type is StateType.SCHEDULED
         and state.name == StateType.SCHEDULED.default_name
-        and scheduled_time + LATE_AFTER < now
+        and scheduled_time + threshold < now
     ):
         return state.model_copy(update={"name": "Late"})
     return state

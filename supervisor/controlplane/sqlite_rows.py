@@ -18,10 +18,14 @@ from supervisor.settings import DeploymentSettings
 
 RUN_COLUMNS = (
     "id, deployment, parameters, scheduled_time, state_type, state_name, state_message, "
-    "state_timestamp, start_time, end_time, exit_code, pid, commit_sha, supervisor"
+    "state_timestamp, start_time, end_time, exit_code, pid, commit_sha, supervisor, run_count, "
+    "(SELECT json_extract(dl.settings, '$.late_after') FROM deployments dl"
+    " WHERE dl.name = deployment)"
 )
+"""The last column is the deployment's `late_after` (for the "Late" name)."""
 FIELD_COLUMNS = {"supervisor": "supervisor", "start_time": "start_time", "end_time": "end_time",
-                 "pid": "pid", "exit_code": "exit_code", "commit": "commit_sha"}
+                 "pid": "pid", "exit_code": "exit_code", "commit": "commit_sha",
+                 "scheduled_time": "scheduled_time", "run_count": "run_count"}
 """Run fields set by `rules.run_updates` → their columns."""
 
 
@@ -63,13 +67,14 @@ def run_from_row(row: sqlite3.Row | tuple[Any, ...], now: datetime) -> Run:
         deployment=row[1],
         parameters=json.loads(row[2]),
         scheduled_time=scheduled,
-        state=shown_state(state_from_row(row[4:8]), scheduled, now),
+        state=shown_state(state_from_row(row[4:8]), scheduled, now, row[15]),
         start_time=from_ts(row[8]),
         end_time=from_ts(row[9]),
         exit_code=row[10],
         pid=row[11],
         commit=row[12],
         supervisor=row[13],
+        run_count=row[14],
     )
 
 
@@ -119,6 +124,8 @@ def update_state(
     for field, value in updates.items():
         columns.append(f"{FIELD_COLUMNS[field]} = ?")
         values.append(ts(value) if isinstance(value, datetime) else value)
+    if "scheduled_time" in updates:  # a retry leaves its schedule slot: never dropped, no clash
+        columns.append("auto = 0")
     conn.execute(f"UPDATE runs SET {', '.join(columns)} WHERE id = ?", (*values, run_id))
     insert_state(conn, run_id, state)
 

@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from supervisor.controlplane import sqlite_rows as rows
-from supervisor.controlplane.rules import cancel_target, decide, result, run_updates
+from supervisor.controlplane.rules import (
+    cancel_target,
+    decide,
+    over_concurrency,
+    result,
+    run_updates,
+    utc,
+)
 from supervisor.controlplane.sqlite_deployments import settings_of
 from supervisor.errors import RunNotFound
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
@@ -44,9 +51,8 @@ def one(conn: sqlite3.Connection, run_id: uuid.UUID, now: datetime) -> Run:
 def scheduled(conn: sqlite3.Connection, names: list[str], before: datetime, limit: int,
               now: datetime) -> list[Run]:
     """SCHEDULED runs of unpaused `names` due at or before `before`, oldest first."""
-    cols = ", ".join(f"r.{c.strip()}" for c in rows.RUN_COLUMNS.split(","))
     found = conn.execute(
-        f"SELECT {cols} FROM runs r JOIN deployments d ON d.name = r.deployment"
+        f"SELECT {rows.RUN_COLUMNS} FROM runs r JOIN deployments d ON d.name = r.deployment"
         f" WHERE r.state_type = 'SCHEDULED' AND r.scheduled_time <= ? AND d.paused = 0"
         f" AND r.deployment IN ({','.join('?' * len(names))})"
         f" ORDER BY r.scheduled_time, r.seq LIMIT ?",
@@ -105,12 +111,36 @@ def propose(conn: sqlite3.Connection, run_id: uuid.UUID, state: State, *, force:
     status, reason = decide(current.type, state.type, force)
     if status is not OrchestrationStatus.ACCEPT:
         return result(status, current, reason)
-    rows.update_state(conn, str(run_id), state, run_updates(state, **fields))
+    if state.type is StateType.PENDING and not force:
+        refused = _over_concurrency(conn, run_id, row[1], current, utc(state.timestamp))
+        if refused is not None:
+            return refused
+    rows.update_state(conn, str(run_id), state, run_updates(state, **fields, run_count=row[14]))
     answer = result(status, state)
     if idempotency_key is not None:
         conn.execute("INSERT INTO applied_keys (run_id, key, result) VALUES (?, ?, ?)",
                      (str(run_id), idempotency_key, answer.model_dump_json()))
     return answer
+
+
+def _over_concurrency(conn: sqlite3.Connection, run_id: uuid.UUID, deployment: str,
+                      current: State, now: datetime) -> OrchestrationResult | None:
+    """A claim past the deployment's concurrency: WAIT, or the run CANCELLED (cancel-new)."""
+    settings = settings_of(conn, deployment)
+    if settings.concurrency is None:
+        return None
+    (in_flight,) = conn.execute(
+        "SELECT count(*) FROM runs WHERE deployment = ? AND state_type IN"
+        " ('PENDING', 'RUNNING', 'CANCELLING')", (deployment,)).fetchone()
+    verdict = over_concurrency(settings, in_flight)
+    if verdict is None:
+        return None
+    status, reason, delay = verdict
+    if status is OrchestrationStatus.ABORT:
+        current = State(type=StateType.CANCELLED, message=reason, timestamp=now)
+        rows.update_state(conn, str(run_id), current, run_updates(
+            current, supervisor=None, pid=None, exit_code=None, commit=None))
+    return OrchestrationResult(status=status, state=current, reason=reason, retry_after=delay)
 
 
 def cancel(conn: sqlite3.Connection, run_id: uuid.UUID, now: datetime) -> Run:

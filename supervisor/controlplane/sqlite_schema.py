@@ -68,8 +68,14 @@ CREATE TABLE applied_keys (
 );
 """
 
+_V2 = """
+-- Attempts that reached RUNNING (Prefect's run_count): a retry is the same run again.
+ALTER TABLE runs ADD COLUMN run_count INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: _script(conn, _V1),
+    2: lambda conn: _script(conn, _V2),
 }
 """Schema version N is reached by running MIGRATIONS[N] on version N-1, inside one transaction."""
 

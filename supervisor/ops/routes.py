@@ -168,6 +168,26 @@ def cancel(router: Router, request: Request, params: dict[str, str]) -> Response
     return json_response(202, router.call(lambda: router.view.cancel_run(run_id, by), "cancel"))
 
 
+def retry(router: Router, request: Request, params: dict[str, str]) -> Response:
+    """A finished run again (the CLI's `retry RUN_ID`); 409 for a run that has not ended."""
+    from supervisor.policies.retry import RunNotFinished
+
+    denied = authorized(router.auth, request)
+    if denied is not None:
+        return denied
+    run_id = run_id_of(params)
+    if isinstance(run_id, Response):
+        return run_id
+    by = _cancelled_by(request.body)
+    if isinstance(by, Response):
+        return by
+    try:
+        found = router.call(lambda: router.view.retry_run(run_id, by), "retry")
+    except RunNotFinished as exc:
+        return error(409, str(exc))
+    return json_response(202, found)
+
+
 def shutdown(router: Router, request: Request, params: dict[str, str]) -> Response:
     denied = authorized(router.auth, request)
     if denied is not None:
@@ -188,6 +208,7 @@ ENDPOINTS: tuple[tuple[str, dict[str, Handler]], ...] = (
     ("/runs", {"GET": runs}),
     ("/runs/{id}", {"GET": run}),
     ("/runs/{id}/cancel", {"POST": cancel}),
+    ("/runs/{id}/retry", {"POST": retry}),
     ("/runs/{id}/log", {"GET": runlog.run_log}),
     ("/history", {"GET": deployments.history}),
     ("/deployments", {"GET": deployments.listing}),

@@ -44,6 +44,11 @@ class SystemView(Protocol):
         """Request the run's cancellation; return the run JSON. Raises RunNotFound."""
         ...
 
+    def retry_run(self, run_id: uuid.UUID, by: str) -> dict[str, Any]:
+        """A finished run again (SCHEDULED "AwaitingRetry", due now); return the run JSON.
+        Raises RunNotFound, or RunNotFinished for a run that has not ended."""
+        ...
+
     def shutdown(self) -> None:
         """Ask for a graceful stop; returns at once. (Stopping the OpsServer inside this call
         would wait on the very request that asked: hand the stop to another thread.)"""

@@ -76,6 +76,8 @@ class FakeLauncher:
 
     def __init__(self) -> None:
         self.processes: dict[str, FakeProcess] = {}
+        self.launched: list[FakeProcess] = []
+        """Every process started, in order (a retry or a hook reuses its run's id)."""
         self.cannot_start: dict[str, str] = {}
         self.on_launch: Callable[[ProcessSpec], None] | None = None
         """Called as a process starts: a test's way into the moment between claim and start."""
@@ -91,6 +93,7 @@ class FakeLauncher:
             self.on_launch(spec)
         process = FakeProcess(spec, on_exit)
         self.processes[spec.run_id] = process
+        self.launched.append(process)
         if spec.run_id in self.cannot_start:
             process.fail_start(self.cannot_start[spec.run_id])
         return process

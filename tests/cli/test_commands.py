@@ -78,7 +78,8 @@ def test_run_prints_the_id_and_runs_lists_the_run(cli):
     table = cli("runs")
     assert table.code == 0, table.stderr
     header, row = table.stdout.splitlines()
-    assert header.split() == ["ID", "DEPLOYMENT", "STATE", "SCHEDULED", "STARTED", "ENDED", "EXIT"]
+    assert header.split() == [
+        "ID", "DEPLOYMENT", "STATE", "SCHEDULED", "STARTED", "ENDED", "EXIT", "ATTEMPT"]
     assert row.startswith(f"{run_id}  adhoc") and "Scheduled" in row
 
 

@@ -112,7 +112,8 @@ def test_times_print_in_local_time_to_the_second():
 
 def test_every_command_has_the_fixed_shape_and_help(capsys):
     names = [module.NAME for module in COMMANDS]
-    assert names == ["start", "deployments", "run", "runs", "cancel", "logs", "status", "execute"]
+    assert names == ["start", "deployments", "run", "runs", "cancel", "retry", "pause", "resume",
+                     "logs", "status", "execute"]
     for module in COMMANDS:
         assert module.HELP and callable(module.add_arguments) and callable(module.run)
         with pytest.raises(SystemExit) as caught:

@@ -23,6 +23,7 @@ from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import DeploymentNotFound, RunNotFound
 from supervisor.models import OrchestrationStatus, Run, State, StateType
 from supervisor.settings import DeploymentSettings
+from tests.waiting import wait_until
 
 ACCEPT, ABORT = OrchestrationStatus.ACCEPT, OrchestrationStatus.ABORT
 START = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
@@ -471,3 +472,110 @@ class ControlPlaneContract:
             (StateType.RUNNING, "pid 7"), (StateType.COMPLETED, "exit 0")]
         assert all(is_utc(s.timestamp) for s in states)
         assert [s.timestamp for s in states] == sorted(s.timestamp for s in states)
+
+    # -- retries (issue 14) ----------------------------------------------------------------
+
+    def test_each_attempt_that_runs_counts(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment()])
+        run = plane.create_run("etl")
+        assert run.run_count == 0
+        self.walk(plane, run, StateType.RUNNING)
+        assert plane.read_run(run.id).run_count == 1
+
+    def test_awaiting_retry_makes_the_same_run_due_again_later(
+        self, plane: ControlPlane, clock: Clock, now: datetime
+    ) -> None:
+        # Given a run whose first attempt failed
+        plane.register_deployments([deployment()])
+        run = self.walk(plane, plane.create_run("etl"), StateType.RUNNING)
+        # When it is put back to SCHEDULED "AwaitingRetry", due a little later
+        delay = 60 if isinstance(clock, FakeClock) else 3  # a real server's clock cannot jump
+        again = now + timedelta(seconds=delay)
+        retry = State.of(StateType.SCHEDULED, f"retry 1 of 3 in {delay}s", "AwaitingRetry")
+        assert plane.set_state(run.id, retry, idempotency_key="r1", scheduled_time=again).accepted
+        # Then it is not due before its new time, and is due then, as the same run
+        assert plane.read_scheduled_runs(["etl"], now, 10) == []
+        (due,) = plane.read_scheduled_runs(["etl"], again, 10)
+        assert (due.id, due.state.name, due.run_count) == (run.id, "AwaitingRetry", 1)
+        assert due.scheduled_time == again
+        # And its next attempt, at that time, counts as the second
+        if isinstance(clock, FakeClock):
+            clock.advance(delay + 1)
+        assert plane.set_state(run.id, State.of(StateType.PENDING), supervisor="s1").accepted
+        # (a server may hold RUNNING until the run's time: WAIT, as for any early start)
+        wait_until(lambda: plane.set_state(run.id, State.of(StateType.RUNNING), pid=43).accepted,
+                   delay + 10, interval=0.5)
+        assert plane.read_run(run.id).run_count == 2
+
+    def test_a_retry_due_on_a_schedule_slot_does_not_clash(
+        self, plane: ControlPlane, clock: Clock
+    ) -> None:
+        plane.register_deployments([deployment(interval=60)])
+        (run,) = plane.read_scheduled_runs(["etl"], clock.now() + timedelta(seconds=60), 10)
+        self.walk(plane, run, StateType.RUNNING)
+        again = run.scheduled_time + timedelta(seconds=60)  # the next slot's very time
+        retry = State.of(StateType.SCHEDULED, "", "AwaitingRetry")
+        assert plane.set_state(run.id, retry, scheduled_time=again).accepted
+        due = plane.read_scheduled_runs(["etl"], again, 10)
+        assert len(due) == 2 and run.id in {r.id for r in due}
+        # a retry has left its slot: a schedule change does not drop it
+        plane.register_deployments([deployment(interval=300)])
+        assert run.id in {r.id for r in plane.read_scheduled_runs(["etl"], again, 10)}
+
+    def test_a_waiting_retry_is_held_while_paused(
+        self, plane: ControlPlane, now: datetime
+    ) -> None:
+        plane.register_deployments([deployment()])
+        run = self.walk(plane, plane.create_run("etl"), StateType.RUNNING)
+        plane.set_state(run.id, State.of(StateType.SCHEDULED, "", "AwaitingRetry"),
+                        scheduled_time=now)
+        plane.set_paused("etl", True)
+        assert plane.read_scheduled_runs(["etl"], now, 10) == []
+        plane.set_paused("etl", False)
+        assert [r.id for r in plane.read_scheduled_runs(["etl"], now, 10)] == [run.id]
+
+    def test_a_finished_run_can_be_forced_back_to_scheduled(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment()])
+        run = self.walk(plane, plane.create_run("etl"), StateType.FAILED)
+        retry = State.of(StateType.SCHEDULED, "retry requested", "AwaitingRetry")
+        assert not plane.set_state(run.id, retry).accepted
+        assert plane.set_state(run.id, retry, force=True, scheduled_time=run.scheduled_time
+                               ).accepted
+        assert plane.read_run(run.id).state.type is StateType.SCHEDULED
+
+    def test_late_after_is_the_deployments_own(self, plane: ControlPlane, clock: Clock) -> None:
+        plane.register_deployments([deployment("slow", late_after=120), deployment("fast")])
+        slow, fast = plane.create_run("slow"), plane.create_run("fast")
+        self.advance(clock, 60)
+        assert plane.read_run(slow.id).state.name == "Scheduled"
+        assert plane.read_run(fast.id).state.name == "Late"  # the default: 15 s
+        self.advance(clock, 61)
+        assert plane.read_run(slow.id).state.name == "Late"
+
+    # -- concurrency (issue 14) ------------------------------------------------------------
+
+    def test_a_claim_past_the_concurrency_limit_waits(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment(concurrency=1), deployment("free")])
+        first, second = plane.create_run("etl"), plane.create_run("etl")
+        assert plane.set_state(first.id, State.of(StateType.PENDING), supervisor="s1").accepted
+        waited = plane.set_state(second.id, State.of(StateType.PENDING), supervisor="s2")
+        assert waited.status is OrchestrationStatus.WAIT and waited.retry_after
+        assert "concurrency limit" in waited.reason
+        assert plane.read_run(second.id).state.type is StateType.SCHEDULED
+        other = plane.create_run("free")  # another deployment is not held up
+        assert plane.set_state(other.id, State.of(StateType.PENDING), supervisor="s2").accepted
+        # once the first has ended, the second may be claimed
+        plane.set_state(first.id, State.of(StateType.RUNNING))
+        assert not plane.set_state(second.id, State.of(StateType.PENDING)).accepted
+        plane.set_state(first.id, State.of(StateType.COMPLETED))
+        assert plane.set_state(second.id, State.of(StateType.PENDING), supervisor="s2").accepted
+
+    def test_cancel_new_cancels_a_claim_past_the_limit(self, plane: ControlPlane) -> None:
+        plane.register_deployments([deployment(concurrency=1, collision="cancel-new")])
+        first, second = plane.create_run("etl"), plane.create_run("etl")
+        assert plane.set_state(first.id, State.of(StateType.PENDING), supervisor="s1").accepted
+        refused = plane.set_state(second.id, State.of(StateType.PENDING), supervisor="s2")
+        assert refused.status is ABORT
+        found = plane.read_run(second.id)
+        assert found.state.type is StateType.CANCELLED
+        assert "concurrency limit" in found.state.message

@@ -112,26 +112,44 @@ def test_a_folder_that_cannot_be_made(tmp_path: Path) -> None:
 def test_migrations_run_in_order_and_keep_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a version-1 file with a run
+    # Given a file at the current version with a run
     path = tmp_path / "state.db"
     plane = LocalControlPlane(path)
     plane.register_deployments([deployment()])
     run = plane.create_run("etl")
     plane.close()
-    # When this code knows a version 2
+    # When this code knows one version more
     def add_column(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
 
-    monkeypatch.setitem(sqlite_schema.MIGRATIONS, 2, add_column)
-    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", 2)
+    following = sqlite_schema.SCHEMA_VERSION + 1
+    monkeypatch.setitem(sqlite_schema.MIGRATIONS, following, add_column)
+    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", following)
     plane = LocalControlPlane(path)
-    # Then the file is at version 2 and the run is still there
+    # Then the file is at that version and the run is still there
     assert plane.read_run(run.id).id == run.id
     plane.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == following
     assert "note" in [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
     conn.close()
+
+
+def test_a_version_1_file_gains_run_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a file written by code that knew only version 1 (before retries)
+    path = tmp_path / "state.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_schema, "SCHEMA_VERSION", 1)
+        patch.setattr(sqlite_schema, "MIGRATIONS", {1: sqlite_schema.MIGRATIONS[1]})
+        conn = sqlite_schema.connect(path)
+        conn.close()
+    # When this code opens it, then its runs count their attempts from 0
+    plane = LocalControlPlane(path)
+    plane.register_deployments([deployment()])
+    assert plane.create_run("etl").run_count == 0
+    plane.close()
 
 
 def test_many_openers_of_a_new_file_at_once(tmp_path: Path) -> None:

@@ -47,8 +47,9 @@ def test_run_updates() -> None:
         return rules.run_updates(State(type=t, timestamp=at), **fields)  # type: ignore[arg-type]
 
     assert updates(StateType.PENDING, supervisor="s1") == {"supervisor": "s1"}
-    assert updates(StateType.RUNNING, pid=7, commit="abc") == {
-        "start_time": at, "pid": 7, "commit": "abc"}
+    assert updates(StateType.RUNNING, pid=7, commit="abc", run_count=2) == {
+        "start_time": at, "pid": 7, "commit": "abc", "run_count": 3}
+    assert updates(StateType.SCHEDULED, scheduled_time=at) == {"scheduled_time": at}
     assert updates(StateType.CRASHED, exit_code=-9) == {"end_time": at, "exit_code": -9}
     assert updates(StateType.CANCELLING, supervisor="s2") == {}
 

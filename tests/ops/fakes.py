@@ -67,6 +67,7 @@ class FakeView:
         self.runs: dict[uuid.UUID, dict[str, Any]] = {RUN_ID: a_run()}
         self.healthy: tuple[bool, str] = (True, "pollers ticked 0.2s ago")
         self.cancelled: list[tuple[uuid.UUID, str]] = []
+        self.retried: list[tuple[uuid.UUID, str]] = []
         self.shutdown_asked = threading.Event()
         self.nudged = threading.Event()
         self.stall = threading.Event()
@@ -146,6 +147,15 @@ class FakeView:
         self._deployment(deployment)
         self.created.append(deployment)
         return {**a_run(uuid.uuid4()), "deployment": deployment}
+
+    def retry_run(self, run_id: uuid.UUID, by: str) -> dict[str, Any]:
+        self._enter()
+        found = next((r for r in self.history if r["id"] == str(run_id)), None)
+        if found is None:
+            raise RunNotFound(f"no run {run_id}")
+        found["state"] = {**found["state"], "type": "SCHEDULED", "name": "AwaitingRetry"}
+        self.retried.append((run_id, by))
+        return found
 
     def set_paused(self, deployment: str, paused: bool) -> dict[str, Any]:
         self._enter()

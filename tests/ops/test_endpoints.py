@@ -141,3 +141,15 @@ def test_values_the_view_left_unconverted_are_still_json(
     run = http.get(f"/runs/{RUN_ID}").json()
     assert run["claimed"] == "2026-11-22T03:00:00+00:00"
     assert (run["dir"], run["tags"]) == ("/srv/x", ["a"])
+
+
+def test_retry_needs_the_token_and_says_who_asked(
+    http: httpx.Client, admin: httpx.Client, view: FakeView
+) -> None:
+    assert http.post(f"/runs/{RUN_ID}/retry").status_code == 401
+    assert view.retried == []
+    response = admin.post(f"/runs/{RUN_ID}/retry", json={"by": "alice"})
+    assert response.status_code == 202
+    assert response.json()["state"]["name"] == "AwaitingRetry"
+    assert view.retried == [(RUN_ID, "ops API (alice)")]
+    assert admin.post(f"/runs/{uuid.uuid4()}/retry").status_code == 404

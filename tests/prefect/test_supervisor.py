@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +245,40 @@ def deployment_id_when_registered(api: PrefectApi, name: str) -> str:
     found: str = wait_until(registered, 60, message=f"deployment {name} registered")
     return found
 
+
+
+def test_a_flaky_command_succeeds_on_attempt_3_through_awaiting_retry(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path) -> None:
+    # Given a deployment retrying twice, 1 s apart, and a command that fails twice
+    name, counter = unique("flaky"), tmp_path / "attempts"
+    settings = settings_for(prefect_server, tmp_path, [
+        {"name": name, "command": [PY, str(PROGRAMS / "flaky.py"), str(counter), "3"],
+         "retries": 2, "retry_delay": 1}])
+    with Supervisor(settings):
+        run = prefect_api.create_flow_run(deployment_id(prefect_api, name))
+        done = prefect_api.wait_for_state(run["id"], ["COMPLETED", "FAILED", "CRASHED"], 90)
+    # Then the server saw one run go through AwaitingRetry twice, and count three attempts
+    assert done["state_type"] == "COMPLETED" and done["run_count"] == 3
+    names = [s["name"] for s in sorted(prefect_api.read_states(run["id"]),
+                                       key=lambda s: s["timestamp"])]
+    assert names.count("AwaitingRetry") == 2 and names.count("Running") == 3
+    assert counter.read_text() == "3"
+
+
+def test_runs_missed_by_more_than_skip_late_after_are_skipped_on_the_server(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path) -> None:
+    # Given runs the server holds from 3 h and 2 h ago, and one from 10 min ago
+    name, ran = unique("catchup"), tmp_path / "ran.txt"
+    settings = settings_for(prefect_server, tmp_path, [
+        {"name": name, "command": [PY, "-c", RECORD, str(ran)], "skip_late_after": 3600}])
+    now = datetime.now(UTC)
+    with Supervisor(settings):
+        made = [prefect_api.create_flow_run(deployment_id(prefect_api, name),
+                                            scheduled_time=now - timedelta(seconds=late))
+                for late in (3 * 3600, 2 * 3600, 600)]
+        ends = [prefect_api.wait_for_state(r["id"], ["COMPLETED", "CANCELLED", "CRASHED"], 60)
+                for r in made]
+    # Then only the recent one ran; the others are CANCELLED "skipped", never started
+    assert [e["state_type"] for e in ends] == ["CANCELLED", "CANCELLED", "COMPLETED"]
+    assert all(e["state"]["message"].startswith("skipped: missed by ") for e in ends[:2])
+    assert ran.read_text().split() == [made[2]["id"]]

@@ -93,6 +93,7 @@ class PrefectControlPlane:
                                                deployments)
         try:
             self.version = self._check_version()
+            self._deployments.major = self.major
             self.journal = journal or Journal(Path(section.journal))
         except BaseException:
             self._http.close()
@@ -141,7 +142,10 @@ class PrefectControlPlane:
 
     def _run(self, data: dict[str, Any], claim: Claim | None = None) -> Run:
         state = wire.state_from(data.get("state")) or State.of(StateType(data["state_type"]))
-        scheduled = (wire.parse_time(data.get("expected_start_time"))
+        # A retry (AwaitingRetry) keeps its expected start; it is due at the next scheduled one.
+        due = (wire.parse_time(data.get("next_scheduled_start_time"))
+               if state.type is StateType.SCHEDULED else None)
+        scheduled = (due or wire.parse_time(data.get("expected_start_time"))
                      or wire.parse_time(data.get("next_scheduled_start_time"))
                      or state.timestamp)
         return Run(
@@ -158,6 +162,7 @@ class PrefectControlPlane:
                  else wire.pid_from(data.get("infrastructure_pid"))),
             commit=claim.commit if claim else None,
             supervisor=claim.supervisor if claim else None,
+            run_count=int(data.get("run_count") or 0),
         )
 
     def _runs(self, found: list[dict[str, Any]]) -> list[Run]:
@@ -308,6 +313,7 @@ class PrefectControlPlane:
         pid: int | None = None,
         exit_code: int | None = None,
         commit: str | None = None,
+        scheduled_time: datetime | None = None,
     ) -> OrchestrationResult:
         if idempotency_key is not None:
             kept = self.journal.answer(run_id, idempotency_key)
@@ -328,7 +334,7 @@ class PrefectControlPlane:
                 return OrchestrationResult(status=OrchestrationStatus.ABORT, state=current.state,
                                            reason=f"This run is claimed by {holder}.")
         transition = wire.transition_id(run_id, idempotency_key)
-        result = self._propose(run_id, state, force, idempotency_key, transition)
+        result = self._propose(run_id, state, force, idempotency_key, transition, scheduled_time)
         if claiming:
             if result.accepted:
                 result = self._not_after_an_end(run_id, transition, result)
@@ -357,8 +363,11 @@ class PrefectControlPlane:
             reason=f"Run is already in terminal state {before.type.value}.")
 
     def _propose(self, run_id: uuid.UUID, state: State, force: bool, key: str | None,
-                 transition: uuid.UUID | None = None) -> OrchestrationResult:
-        scheduled = state.timestamp if state.type is StateType.SCHEDULED else None
+                 transition: uuid.UUID | None = None, scheduled_time: datetime | None = None
+                 ) -> OrchestrationResult:
+        scheduled = None
+        if state.type is StateType.SCHEDULED:  # a retry: Prefect's AwaitingRetry, due then
+            scheduled = scheduled_time or state.timestamp
         transition = transition or wire.transition_id(run_id, key)
         body = {"state": wire.state_body(state, transition, scheduled), "force": force}
         try:
@@ -369,20 +378,27 @@ class PrefectControlPlane:
         details = answer.get("details") or {}
         reason = details.get("reason") or ""
         after = wire.state_from(answer.get("state"))
+        wait = details.get("delay_seconds") if status is OrchestrationStatus.WAIT else None
         if status is OrchestrationStatus.REJECT and key is not None and ALREADY_DONE in reason:
             status = OrchestrationStatus.ACCEPT  # our own earlier attempt landed
+        elif (status is OrchestrationStatus.REJECT and state.type is StateType.PENDING
+              and after is not None and after.type is StateType.SCHEDULED):
+            # 3.x at a deployment's concurrency limit: the run is "AwaitingConcurrencySlot"
+            status = OrchestrationStatus.WAIT
+            wait = wire.wait_for(answer.get("state"), self._clock.now())
         elif (status is OrchestrationStatus.REJECT and after is not None
               and after.type in CANCEL_TYPES):
             status = OrchestrationStatus.ABORT  # the port's word for "the run is being cancelled"
         if after is None and status is not OrchestrationStatus.ACCEPT:
             after = self.read_run(run_id).state
-        wait = details.get("delay_seconds") if status is OrchestrationStatus.WAIT else None
         return OrchestrationResult(status=status, state=after, reason=reason,
                                    retry_after=float(wait) if wait is not None else None)
 
     def _record(self, run_id: uuid.UUID, state: State, pid: int | None, exit_code: int | None,
                 commit: str | None) -> None:
         self.journal.reported(run_id, state.type.value, pid, exit_code, commit)
+        if state.type is StateType.SCHEDULED:  # a retry: any supervisor may claim it again
+            self._locks.release(run_id)
         if pid is not None and state.type is StateType.RUNNING:
             self._http.call("PATCH", f"flow_runs/{run_id}",
                             {"infrastructure_pid": wire.infrastructure_pid(self._hostname, pid)})

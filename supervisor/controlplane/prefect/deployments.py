@@ -47,6 +47,8 @@ class PrefectDeployments:
         self.settings: dict[str, DeploymentSettings] = {d.name: d for d in deployments}
         self._ids: dict[str, uuid.UUID] = {}
         self._names: dict[uuid.UUID, str] = {}
+        self.major = 2
+        """The server's major version (set once it is known): 3.x holds `concurrency` too."""
 
     def register(self, deployments: Sequence[DeploymentSettings]) -> None:
         """Upsert each as a flow + deployment; an unchanged one is not written at all."""
@@ -54,8 +56,11 @@ class PrefectDeployments:
             self.settings[deployment.name] = deployment
             flow = deployment.flow_name or deployment.name
             body = self._body(deployment)
+            if self.major >= 3:  # issue 14: the server holds `concurrency` too
+                body.update(wire.concurrency_body(deployment))
             found = self._find(flow, deployment.name)
-            if found is not None and self._unchanged(found, body):
+            if found is not None and self._unchanged(found, body) and (
+                    self.major < 3 or wire.same_concurrency(body, found)):
                 self._remember(deployment.name, uuid.UUID(found["id"]))
                 continue
             try:

@@ -102,3 +102,30 @@ def pid_from(value: str | None) -> int | None:
         return None
     tail = value.rsplit(":", 1)[-1]
     return int(tail) if tail.isdigit() else None
+
+
+def concurrency_body(deployment: DeploymentSettings) -> dict[str, Any]:
+    """3.x only (2.19 answers 422): the deployment's `concurrency` as Prefect's own limit, so
+    the server refuses a claim past it (into "AwaitingConcurrencySlot", or CANCELLED)."""
+    strategy = "CANCEL_NEW" if deployment.collision == "cancel-new" else "ENQUEUE"
+    limited = deployment.concurrency is not None
+    return {"concurrency_limit": deployment.concurrency,
+            "concurrency_options": {"collision_strategy": strategy} if limited else None}
+
+
+def same_concurrency(wanted: dict[str, Any], found: dict[str, Any]) -> bool:
+    limit = (found.get("global_concurrency_limit") or {}).get("limit")
+    if limit is None:
+        limit = found.get("concurrency_limit")
+    options = found.get("concurrency_options") or {}
+    strategy = options.get("collision_strategy") if limit is not None else None
+    wanted_options = wanted.get("concurrency_options") or {}
+    return (limit, strategy) == (wanted.get("concurrency_limit"),
+                                 wanted_options.get("collision_strategy"))
+
+
+def wait_for(answer_state: dict[str, Any] | None, now: datetime) -> float:
+    """s until a state's `scheduled_time` (Prefect's AwaitingConcurrencySlot), at least 1."""
+    details = (answer_state or {}).get("state_details") or {}
+    when = parse_time(details.get("scheduled_time"))
+    return max(1.0, (when - now).total_seconds()) if when is not None else 1.0
