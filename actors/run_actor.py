@@ -316,6 +316,8 @@ class RunActor(RunPolicies, SupervisedActor):
 
     def _end_unstarted(self, state: State) -> None:
         self._report_terminal(state, exit_code=None)
+        if state.type is StateType.CRASHED and self._start_hook(state, None, unstarted=True):
+            return  # on_failure for a run that never got a process (code pull, its job)
         self._ended(state)
 
     def _report_terminal(self, state: State, exit_code: int | None) -> None:

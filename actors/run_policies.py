@@ -157,11 +157,13 @@ class RunPolicies:
         if self.phase == "reporting":
             self._finish(self._final)
 
-    def _start_hook(self, state: State, exit_code: int | None) -> bool:
+    def _start_hook(self, state: State, exit_code: int | None, unstarted: bool = False) -> bool:
         """Run the hook for this final state, if any; its tree counts as the run's (the root
-        holds it like the run's own, and the run's slot is held until it ends)."""
+        holds it like the run's own, and the run's slot is held until it ends). A run that
+        never started a process gets one only when `unstarted` (it CRASHED before its start;
+        a refusal or a cancel before the start is no end a hook is for)."""
         found = hooks.hook_for(self.deployment, state)
-        if found is None or self.process is None:
+        if found is None or (self.process is None and not unstarted):
             return False
         key, argv = found
         log_path = self._log_path()

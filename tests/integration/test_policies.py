@@ -157,6 +157,31 @@ def test_hooks_see_the_runs_environment(tmp_path: Path):
     assert log.index("exiting with 3") < log.index("=== on_failure hook") < log.index("hook ran")
 
 
+def test_on_failure_runs_for_a_run_that_crashed_before_it_could_start(tmp_path: Path):
+    # Given a deployment whose code pull fails (no such repository): CRASHED, no process
+    seen = tmp_path / "hook.json"
+    settings = settings_for(tmp_path, [{
+        "name": "nopull", "command": python("pass"),
+        "storage": {"url": (tmp_path / "no-such-repo.git").as_uri()},
+        "on_failure": program("hook_env.py", str(seen)),
+    }])
+    plane = LocalControlPlane(settings.supervisor.database)
+    plane.register_deployments(settings.deployments)
+    run = plane.create_run("nopull")
+    sup = started(settings)
+    try:
+        final = wait_terminal(plane, run)
+        # Then its on_failure hook still runs, told why
+        wait_until(lambda: seen.exists(), 20, message="the hook wrote its environment")
+        wait_until(lambda: sup.board.get(f"run-{run.id}") is None, 20, message="run actor done")
+    finally:
+        sup.stop()
+    env = json.loads(seen.read_text())
+    assert final.state.type.value == env["SUPERVISOR_STATE"] == "CRASHED"
+    assert env["SUPERVISOR_STATE_MESSAGE"].startswith("code pull failed")
+    assert env["SUPERVISOR_EXIT_CODE"] == ""
+
+
 @pytest.mark.parametrize("hook", [["daemon.py"], ["ignores_term.py", "2"]])
 def test_a_hanging_hooks_whole_tree_ends_at_its_timeout(tmp_path: Path, hook: list[str]):
     # Given a completion hook that never ends: a double-forked daemon, or a tree ignoring TERM
