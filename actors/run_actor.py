@@ -76,10 +76,14 @@ class RunActor(RunPolicies, SupervisedActor):
         siblings: Callable[[str], pykka.ActorRef[Any] | None],
         puller: str | None = None,
         refusal: str | None = None,
+        recovered: State | None = None,
     ) -> None:
         super().__init__(run_actor_name(run.id), ctx, parent)
         self.run = run
         self._init_policies(run, refusal)
+        self._recovered = recovered
+        """A run a previous incarnation left in flight, closed out by the root with this state:
+        this actor only runs its hook (its process is long gone, its report already queued)."""
         self.deployment = deployment
         self._siblings = siblings
         self.puller = puller
@@ -95,6 +99,11 @@ class RunActor(RunPolicies, SupervisedActor):
     # lifecycle ------------------------------------------------------------------------------------
 
     def started(self) -> None:
+        if self._recovered is not None:
+            self.attempt, self._landed = max(1, self.run.run_count), True
+            if not self._start_hook(self._recovered, None, unstarted=True):
+                self._finish(self._recovered)
+            return
         self._claim()
 
     def stopping(self) -> None:

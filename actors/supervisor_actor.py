@@ -51,7 +51,7 @@ from actors.state_reporter import StateReporterActor
 from actors.storage_puller import StoragePullerActor
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import Run, State, StateType
-from supervisor.policies import concurrency, retry
+from supervisor.policies import concurrency, hooks, retry
 from supervisor.process import ExitReason
 from supervisor.recovery import resolve_orphans
 from supervisor.runkind import pool_deployment
@@ -141,6 +141,8 @@ class SupervisorActor(SupervisedActor):
             state, due = retry.after_restart(deployment, run, ended, self.ctx.clock.now())
             self._children.tell(STATE_REPORTER, ReportState(
                 run.id, state, retry.recovery_key(run), scheduled_time=due))
+            if deployment is not None and hooks.hook_for(deployment, state) is not None:
+                self._launch(run, recovered=state)  # its on_failure hook, supervised
 
     def sibling(self, name: str) -> pykka.ActorRef[Any] | None:
         """A child's current ref, for run actors (called from their threads)."""
@@ -227,14 +229,16 @@ class SupervisorActor(SupervisedActor):
             return None
         return concurrency.refusal(deployment, self._slots.in_flight(deployment.name))
 
-    def _launch(self, run: Run) -> None:
+    def _launch(self, run: Run, recovered: State | None = None) -> None:
         deployment = self._deployment_of(run.deployment)
         if deployment is None:  # registered by another config; not ours to run
             return
         puller = storage_key(deployment.storage) if deployment.storage is not None else None
-        refusal = self._refusal(run)
+        if recovered is not None:  # nothing to pull or refuse: only its hook runs
+            puller = None
+        refusal = None if recovered is not None else self._refusal(run)
         ref = RunActor.start(
-            self.ctx, self.actor_ref, run, deployment, self.sibling, puller, refusal)
+            self.ctx, self.actor_ref, run, deployment, self.sibling, puller, refusal, recovered)
         self._runs.admit(run.id, RunEntry(ref, deployment.name, run.scheduled_time))
         if refusal is None:
             self._slots.take(run.id, deployment.name)

@@ -184,3 +184,34 @@ def test_a_run_killed_with_its_supervisor_is_retried_after_the_restart(tmp_path:
     retry = next(s for s in plane.read_states(run_id) if s.name == "AwaitingRetry")
     assert "supervisor restarted" in retry.message
     assert leaks.processes_of_session() == []
+
+
+def test_on_failure_runs_for_a_run_a_killed_supervisor_left_behind(tmp_path: Path):
+    # Given a run in flight, with an on_failure hook
+    seen = tmp_path / "hook.json"
+    nap = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+    hook = [sys.executable, str(PROGRAMS / "hook_env.py"), str(seen)]
+    config = write_config(tmp_path, deployment_toml("nap", nap, on_failure=hook))
+    run_id = create_run(config, "nap")
+    plane = plane_of(config)
+    daemon = cli(config, "start")
+    try:
+        wait_until(lambda: plane.read_run(run_id).state.type is StateType.RUNNING, 20,
+                   message="running")
+    finally:
+        # When the supervisor is killed, and started again
+        daemon.kill()
+        daemon.communicate(timeout=10)
+    again = cli(config, "start")
+    try:
+        # Then the restart closes the run out CRASHED and its hook hears of it
+        wait_until(seen.exists, 30, message="the on_failure hook ran")
+    finally:
+        stop(again)
+    env = json.loads(seen.read_text())
+    final = plane.read_run(run_id)
+    assert final.state.type is StateType.CRASHED
+    assert env["SUPERVISOR_RUN_ID"] == str(run_id) and env["SUPERVISOR_STATE"] == "CRASHED"
+    assert "supervisor restarted" in env["SUPERVISOR_STATE_MESSAGE"]
+    assert env["SUPERVISOR_RUN_COUNT"] == "1"
+    assert leaks.processes_with(f"SUPERVISOR_RUN_ID={run_id}".encode()) == []
