@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,21 @@ class _Recover:
     """Look for orphaned runs again (the control plane was unavailable)."""
 
 
+@dataclass(frozen=True)
+class _Recovered:
+    """The recovery step's answer: each orphaned run with the state it ends in."""
+
+    resolved: tuple[tuple[Run, State], ...]
+
+
+@dataclass(frozen=True)
+class _RecoveryFailed:
+    """The recovery step met an error: `retry` when the control plane was unavailable."""
+
+    error: str
+    retry: bool
+
+
 class SupervisorActor(SupervisedActor):
     kind = "supervisor"
 
@@ -112,9 +128,14 @@ class SupervisorActor(SupervisedActor):
         for key, storage in shared_storages(deployments).items():
             self._start_child(key, StoragePullerActor, storage)
         if self._recovers:
-            self._recover()
+            self._recover()  # the pollers start once it has answered
+        else:
+            self._start_polling()
+        self._publish()
+
+    def _start_polling(self) -> None:
         if self._execute is None:
-            names = tuple(d.name for d in deployments)
+            names = tuple(d.name for d in self.ctx.settings.deployments)
             self._start_child(SCHEDULE_POLLER, SchedulePollerActor, names, self._once)
         self._start_child(CANCELLATION_POLLER, CancellationPollerActor)
         if self._execute is not None:
@@ -128,14 +149,41 @@ class SupervisorActor(SupervisedActor):
 
     def _recover(self) -> None:
         """Runs a previous incarnation of this supervisor left in flight: end their leftover
-        processes and close them out (before polling starts, so no slot is in doubt)."""
-        sup = self.ctx.settings.supervisor
-        try:
-            resolved = resolve_orphans(self.ctx.control_plane, sup.name, sup.kill_grace)
-        except ControlPlaneUnavailable as exc:
-            logger.warning("could not look for orphaned runs yet (%s); retrying", exc)
-            self.tell_later(max(1.0, sup.poll_interval), _Recover())
+        processes and close them out, on a thread of its own (a sweep can take a kill grace
+        and more: the root keeps hearing Shutdown and ChildFailed meanwhile), then answer with
+        a message. Polling starts after it, so a run this incarnation claims is never taken
+        for an orphan."""
+        sup, plane, root = self.ctx.settings.supervisor, self.ctx.control_plane, self.actor_ref
+
+        def recover() -> None:
+            answer: _Recovered | _RecoveryFailed
+            try:
+                answer = _Recovered(tuple(resolve_orphans(plane, sup.name, sup.kill_grace)))
+            except ControlPlaneUnavailable as exc:
+                answer = _RecoveryFailed(str(exc), retry=True)
+            except Exception as exc:  # a bug: the root fails the system, it must not hang
+                logger.exception("looking for orphaned runs failed")
+                answer = _RecoveryFailed(f"{type(exc).__name__}: {exc}", retry=False)
+            with contextlib.suppress(pykka.ActorDeadError):
+                root.tell(answer)
+
+        threading.Thread(target=recover, name="recovery", daemon=True).start()
+
+    def _recovered(self, message: _Recovered | _RecoveryFailed) -> None:
+        if self._stopping:
             return
+        if isinstance(message, _RecoveryFailed):
+            if not message.retry:
+                self._fail(f"recovering orphaned runs: {message.error}")
+                return
+            logger.warning("could not look for orphaned runs yet (%s); retrying", message.error)
+            delay = max(1.0, self.ctx.settings.supervisor.poll_interval)
+            self.tell_later(delay, _Recover())
+            return
+        self._close_out(message.resolved)
+        self._start_polling()
+
+    def _close_out(self, resolved: tuple[tuple[Run, State], ...]) -> None:
         for run, ended in resolved:  # CRASHED, or its retry (supervisor/policies/retry.py)
             deployment = self.ctx.settings.deployment(run.deployment)
             state, due = retry.after_restart(deployment, run, ended, self.ctx.clock.now())
@@ -194,8 +242,10 @@ class SupervisorActor(SupervisedActor):
                 self._shutdown(drain, immediate)
             case _DrainOver():
                 self._cancel_all(immediate=False)
-            case _Recover():
+            case _Recover() if not self._stopping:
                 self._recover()
+            case _Recovered() | _RecoveryFailed():
+                self._recovered(message)
             case Drained(undelivered=undelivered):
                 if undelivered:
                     self._error = self._error or f"{undelivered} state reports were not delivered"

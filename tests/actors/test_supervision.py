@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pykka
@@ -10,9 +11,13 @@ from actors.base import SupervisedActor, SystemContext
 from actors.board import StatusBoard
 from actors.messages import ChildFailed
 from actors.timers import ManualScheduler
+from supervisor.clock import FakeClock
+from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.errors import ControlPlaneUnavailable
 from supervisor.metrics import Metrics
-from supervisor.models import StateType
+from supervisor.models import State, StateType
+from supervisor.system import Supervisor
+from tests.actors.fakes import FakeLauncher
 from tests.actors.harness import make_settings, start_harness
 from tests.waiting import wait_until
 
@@ -144,3 +149,49 @@ def test_a_reporter_over_its_restart_budget_stops_the_system_without_hanging(tmp
     assert h.sup.wait(timeout=10)
     assert h.sup.exit_code == 1
     assert "state-reporter" in (h.sup.error or "")
+
+
+class _SlowRecovery:
+    """The memory plane, except that the recovery's read (runs in flight) waits until told."""
+
+    def __init__(self, plane: Any) -> None:
+        self._plane = plane
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def read_runs(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("supervisor") is not None and not self.release.is_set():
+            self.entered.set()
+            self.release.wait(30)
+        return self._plane.read_runs(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._plane, name)
+
+
+def test_recovery_answers_with_a_message_and_polling_waits_for_it(tmp_path):
+    # Given a run a previous incarnation of "unit" left RUNNING, and a slow recovery read
+    clock = FakeClock()
+    plane = MemoryControlPlane(clock)
+    settings = make_settings(tmp_path, [{"name": "job", "command": ["prog"]}])
+    plane.register_deployments(settings.deployments)
+    orphan = plane.create_run("job")
+    plane.set_state(orphan.id, State.of(StateType.PENDING), supervisor="unit")
+    plane.set_state(orphan.id, State.of(StateType.RUNNING), pid=999_999)
+    slow = _SlowRecovery(plane)
+    sup = Supervisor(settings, control_plane=slow, scheduler=ManualScheduler(clock),
+                     launcher=FakeLauncher(), environment={})
+    sup.start()
+    try:
+        assert slow.entered.wait(10), "recovery never read the runs in flight"
+        # When the recovery is still waiting, the root answers and no poller has started
+        sup._root.ask(object(), timeout=5)
+        assert sup.board.get("schedule-poller") is None
+        # Then once it answers, the orphan is closed out and polling begins
+        slow.release.set()
+        wait_until(lambda: plane.read_run(orphan.id).state.type is StateType.CRASHED, 10)
+        wait_until(lambda: sup.board.get("schedule-poller") is not None, 10,
+                   message="the schedule poller started after the recovery")
+        assert "supervisor restarted" in (plane.read_run(orphan.id).state.message or "")
+    finally:
+        slow.release.set()
+        sup.stop()
