@@ -238,8 +238,9 @@ class ControlPlaneSection(_Strict):
     )
     events: bool = Field(
         False,
-        description="on a 3.x server, also hear cancels on the events websocket (opt-in: on a "
-        "SQLite-backed server one subscriber slowed a 20-run burst from 2.3 s to 121 s)",
+        description="on a 3.x server, also hear cancels and new runs on the events websocket "
+        "(opt-in: on a SQLite-backed server one subscriber slowed a 20-run burst from 2.3 s to "
+        "121 s)",
     )
 
     work_pool: str | None = Field(
