@@ -35,8 +35,8 @@ METHODS = {
     "supervisor stopped",
     "scale": "runs of a sleeping C child all due at one instant; start_all = last child stamp - "
     "due; CPU = this process's user+sys over the window / wall; RSS/threads of this process "
-    "(bench + embedded supervisor); cancel_all = request_cancel each + one nudge -> last tree "
-    "reaped",
+    "(bench + embedded supervisor); cancel_all = every run's request_cancel written in one "
+    "transaction (a mass cancel) + one nudge -> last tree reaped",
     "burst_drain_ratio": "runs of `true` all due at one instant, limit 50: due -> last terminal "
     "state landed in the control plane, divided by a 50-thread pool of Popen(['true']).wait()",
     "cost_per_run": "bursts of N runs of `true` (limit 50) as in burst_drain_ratio: drain wall "

