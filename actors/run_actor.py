@@ -40,6 +40,7 @@ from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, Sta
 from supervisor.policies import hooks
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess
 from supervisor.process.names import FAILURE_VAR
+from supervisor.process.output import last_line
 from supervisor.runkind import launch_for
 from supervisor.settings import DeploymentSettings
 
@@ -300,6 +301,11 @@ class RunActor(RunPolicies, SupervisedActor):
             # The user's code raised: FAILED, as Prefect says. A signal or a command's exit
             # code says nothing about the code's own verdict: those stay CRASHED.
             state = State.of(StateType.FAILED, f"{raised} ({result.message})", "Failed")
+        elif self._engine and result.reason is ExitReason.EXITED and result.returncode:
+            # Prefect's engine that could not load the flow says why only in its output
+            last = last_line(self._log_path())
+            if last:
+                state = State.of(state.type, f"{message}; its last output: {last}", state.name)
         logger.info("%s %s: %s", self._prefix, state.name, message)
         if self._retried(state, result):
             return

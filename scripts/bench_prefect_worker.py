@@ -196,13 +196,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=50, help="sleeping runs for RSS (50)")
     parser.add_argument("--version", action="append", help="Prefect version (repeat)")
     parser.add_argument("--only", default="supervisor,worker,agent")
+    parser.add_argument("--postgres", action="store_true",
+                        help="back each server with a private PostgreSQL "
+                        "(tests/prefect/postgres.py): a SQLite-backed 3.4 server stalls under "
+                        "the supervisor's claims")
     args = parser.parse_args(argv)
+    from tests.prefect.postgres import Postgres
     from tests.prefect.server import PrefectServer, venvs
 
     result: dict[str, Any] = {}
     for version in args.version or list(venvs().PINS):
         kinds = [k for k in args.only.split(",") if k != "agent" or version.startswith("2.")]
-        with PrefectServer(version) as server, PrefectApi(server.api_url, timeout=30) as api:
+        with contextlib.ExitStack() as stack:
+            url = None
+            if args.postgres:
+                url = stack.enter_context(Postgres()).create_database("prefect")
+            server = stack.enter_context(PrefectServer(version, url))
+            api = stack.enter_context(PrefectApi(server.api_url, timeout=30))
             result[version] = {}
             for kind in kinds:
                 result[version][kind] = measure(kind, server, api, args.n, args.scale)

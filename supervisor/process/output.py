@@ -192,3 +192,16 @@ class LogFile:
         reason = error.strerror or str(error)
         self.truncated = f"output truncated at {self.written} bytes: {reason} ({self.path})"
         log.warning("run %s: %s; the rest of its output is dropped", self._run_id, self.truncated)
+
+
+def last_line(path: Path, limit: int = 300) -> str | None:
+    """The last non-blank line of a run's log (at most `limit` characters), or None."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else None

@@ -202,6 +202,20 @@ def test_a_missing_pool_is_made_and_a_flow_that_cannot_load_ends_crashed_with_th
         assert f"no file {flow_dir / 'nope.py'}" in ended["state"]["message"]
 
 
+def test_a_flow_the_engine_cannot_find_in_its_file_ends_with_the_engines_reason(
+        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
+        flow_dir: Path) -> None:
+    # 2.19's engine says FAILED itself; 3.4's leaves the run PENDING and exits 1: CRASHED,
+    # with the last line the engine printed
+    pool = unique("pool")
+    with Supervisor(worker_settings(prefect_server, tmp_path, pool)):
+        nosuch = pool_deployment(prefect_api, prefect_server, pool, flow_dir, "flows.py:nosuch")
+        run = prefect_api.create_flow_run(nosuch)["id"]
+        ended = prefect_api.wait_for_state(run, ENDED, 90, interval=0.5)
+    assert ended["state_type"] in ("FAILED", "CRASHED"), ended["state_type"]
+    assert "nosuch" in ended["state"]["message"], ended["state"]["message"]
+
+
 def test_a_served_deployment_with_flow_runs_it_through_the_engine(
         prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
         flow_dir: Path) -> None:
