@@ -20,6 +20,8 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.slow
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
+UNTIL_ENDED = [sys.executable, "-c", "import signal; print('up', flush=True); signal.pause()"]
+"""A run that is up until something ends it (its timeout, a kill)."""
 
 
 def deployment_toml(name: str, command: list[str], **keys: object) -> str:
@@ -65,7 +67,7 @@ def test_a_retry_waiting_when_the_supervisor_is_killed_runs_after_its_restart(tm
 
 def test_concurrency_slots_do_not_leak_across_a_kill_9(tmp_path: Path):
     # Given concurrency 1, three runs due, and the first one's tree running
-    nap = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+    nap = UNTIL_ENDED
     config = write_config(tmp_path, deployment_toml("one", nap, concurrency=1, timeout=1.5))
     runs = [create_run(config, "one") for _ in range(3)]
     plane = plane_of(config)
@@ -189,7 +191,7 @@ def test_a_run_killed_with_its_supervisor_is_retried_after_the_restart(tmp_path:
 def test_on_failure_runs_for_a_run_a_killed_supervisor_left_behind(tmp_path: Path):
     # Given a run in flight, with an on_failure hook
     seen = tmp_path / "hook.json"
-    nap = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+    nap = UNTIL_ENDED
     hook = [sys.executable, str(PROGRAMS / "hook_env.py"), str(seen)]
     config = write_config(tmp_path, deployment_toml("nap", nap, on_failure=hook))
     run_id = create_run(config, "nap")

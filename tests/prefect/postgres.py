@@ -10,15 +10,18 @@ directory goes with `close()`.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.prefect.server import _free_port
+from tests.prefect.api import PrefectApi
+from tests.prefect.server import PrefectServer, _free_port
 
 
 def bin_dir() -> Path | None:
@@ -83,3 +86,25 @@ class Postgres:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def shared_server(sqlite_server: PrefectServer) -> Iterator[tuple[PrefectServer, PrefectApi]]:
+    """A server several supervisors can share: `sqlite_server` itself on 2.x; on 3.x the same
+    version on a private Postgres (a SQLite-backed 3.4.25 server stalls under several polling
+    supervisors: requests time out at 10 s, "database is locked"; 0 of 60 runs in 180 s,
+    measured). The SQLite one is stopped meanwhile (one server at a time on 2 cores; the
+    session's fixtures start it again for the next test that wants it)."""
+    if sqlite_server.version.startswith("2."):
+        with PrefectApi(sqlite_server.api_url) as api:
+            yield sqlite_server, api
+        return
+    from tests.prefect.fixtures import _unavailable
+
+    if bin_dir() is None:
+        _unavailable("no PostgreSQL for the shared 3.x server: run scripts/install-postgres")
+    sqlite_server.stop()
+    with Postgres() as pg, PrefectServer(sqlite_server.version,
+                                         pg.create_database("prefect")) as server, \
+            PrefectApi(server.api_url) as api:
+        yield server, api

@@ -27,6 +27,7 @@ from supervisor.settings import Settings, parse_settings
 from supervisor.system import Supervisor
 from tests import leaks
 from tests.prefect.api import PrefectApi
+from tests.prefect.postgres import shared_server
 from tests.prefect.server import PrefectServer
 from tests.prefect.test_contract import wipe
 from tests.waiting import wait_until
@@ -129,22 +130,8 @@ def test_a_cancel_from_the_server_ends_an_adversarial_tree(
 
 @pytest.mark.timeout(420)
 def test_three_supervisors_run_each_of_60_runs_exactly_once(
-        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path) -> None:
-    if prefect_server.version.startswith("2."):
-        three_supervisors_run_each_run_once(prefect_server, prefect_api, tmp_path)
-        return
-    # A SQLite-backed 3.4.25 server stalls under 3 polling supervisors (requests time out at
-    # 10 s, "database is locked"; 0 of 60 runs done in 180 s, measured): many supervisors on
-    # one 3.x server is a Postgres set-up, as it is for Prefect's own workers.
-    from tests.prefect.fixtures import _unavailable
-    from tests.prefect.postgres import Postgres, bin_dir
-
-    if bin_dir() is None:
-        _unavailable("no PostgreSQL for the shared 3.x server: run scripts/install-postgres")
-    prefect_server.stop()  # one server at a time on 2 cores; the next test restarts it
-    with Postgres() as pg, PrefectServer(prefect_server.version,
-                                         pg.create_database("prefect")) as server, \
-            PrefectApi(server.api_url) as api:
+        prefect_server: PrefectServer, tmp_path: Path) -> None:
+    with shared_server(prefect_server) as (server, api):  # Postgres-backed on 3.x
         three_supervisors_run_each_run_once(server, api, tmp_path)
 
 

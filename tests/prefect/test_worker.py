@@ -22,6 +22,7 @@ from supervisor.settings import Settings, parse_settings
 from supervisor.system import Supervisor
 from tests import leaks
 from tests.prefect.api import PrefectApi
+from tests.prefect.postgres import shared_server
 from tests.prefect.server import PrefectServer
 from tests.prefect.test_contract import wipe
 from tests.waiting import wait_until
@@ -241,24 +242,11 @@ def test_a_served_deployment_with_flow_runs_it_through_the_engine(
 
 @pytest.mark.timeout(420)
 def test_two_supervisors_on_one_pool_run_each_of_40_flow_runs_exactly_once(
-        prefect_server: PrefectServer, prefect_api: PrefectApi, tmp_path: Path,
-        flow_dir: Path) -> None:
+        prefect_server: PrefectServer, tmp_path: Path, flow_dir: Path) -> None:
     """The claim is what is tested, so each run's job `command` is a one-line recorder rather
     than the engine (40 engine starts cost ~1.5-3 s of CPU each); the supervisor still treats
     them as flow runs: nothing reports their end, so each ends CRASHED, once."""
-    if prefect_server.version.startswith("2."):
-        two_supervisors_run_each_pool_run_once(prefect_server, prefect_api, tmp_path, flow_dir)
-        return
-    # many supervisors on one 3.x server is a Postgres set-up (the measure above)
-    from tests.prefect.fixtures import _unavailable
-    from tests.prefect.postgres import Postgres, bin_dir
-
-    if bin_dir() is None:
-        _unavailable("no PostgreSQL for the shared 3.x server: run scripts/install-postgres")
-    prefect_server.stop()  # one server at a time on 2 cores; the next test restarts it
-    with Postgres() as pg, PrefectServer(prefect_server.version,
-                                         pg.create_database("prefect")) as server, \
-            PrefectApi(server.api_url) as api:
+    with shared_server(prefect_server) as (server, api):  # Postgres-backed on 3.x
         two_supervisors_run_each_pool_run_once(server, api, tmp_path, flow_dir)
 
 
