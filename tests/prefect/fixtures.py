@@ -73,3 +73,10 @@ def prefect_api(prefect_server: PrefectServer) -> Iterator[PrefectApi]:
     """A REST helper (tests/prefect/api.py) on the session's server."""
     with PrefectApi(prefect_server.api_url) as api:
         yield api
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The shared Postgres-backed servers (tests/prefect/postgres.py) live for the session."""
+    from tests.prefect.postgres import close_shared
+
+    close_shared()

@@ -5,7 +5,8 @@ which is why Prefect's own docs send multi-worker set-ups to Postgres. This star
 PostgreSQL (scripts/install-postgres) in a temp data directory: `initdb` with trust auth for
 loopback only, its own port and socket directory, fsync off (a test database). As root it runs as
 the `postgres` user (PostgreSQL refuses root). `stop()` is `pg_ctl stop -m immediate` and the data
-directory goes with `close()`.
+directory goes with `close()`. It runs without the test session's cookie (it is kept between
+tests, not a test's leftover); the session's end closes it (`close_shared`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.prefect.api import PrefectApi
-from tests.prefect.server import PrefectServer, _free_port
+from tests.prefect.server import PrefectServer, _clean_environ, _free_port
+
+_kept: dict[str, tuple[Postgres, PrefectServer]] = {}
+"""version -> its shared Postgres-backed server: started once a session, stopped between uses."""
 
 
 def bin_dir() -> Path | None:
@@ -53,7 +57,7 @@ class Postgres:
 
     def _run(self, *argv: str) -> None:
         subprocess.run([*self._as, *argv], check=True, capture_output=True, cwd=self.root,
-                       timeout=120)
+                       timeout=120, env=_clean_environ())
 
     def start(self) -> Postgres:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
@@ -93,8 +97,10 @@ def shared_server(sqlite_server: PrefectServer) -> Iterator[tuple[PrefectServer,
     """A server several supervisors can share: `sqlite_server` itself on 2.x; on 3.x the same
     version on a private Postgres (a SQLite-backed 3.4.25 server stalls under several polling
     supervisors: requests time out at 10 s, "database is locked"; 0 of 60 runs in 180 s,
-    measured). The SQLite one is stopped meanwhile (one server at a time on 2 cores; the
-    session's fixtures start it again for the next test that wants it)."""
+    measured; 6 racing claimers stalled it for 60-120 s in 5 of 15 tries). The SQLite one
+    is stopped meanwhile (one server at a time on 2 cores; the session's fixtures start it
+    again for the next test that wants it). The Postgres one is made once a session and
+    stopped after each use (its database stays)."""
     if sqlite_server.version.startswith("2."):
         with PrefectApi(sqlite_server.api_url) as api:
             yield sqlite_server, api
@@ -104,7 +110,31 @@ def shared_server(sqlite_server: PrefectServer) -> Iterator[tuple[PrefectServer,
     if bin_dir() is None:
         _unavailable("no PostgreSQL for the shared 3.x server: run scripts/install-postgres")
     sqlite_server.stop()
-    with Postgres() as pg, PrefectServer(sqlite_server.version,
-                                         pg.create_database("prefect")) as server, \
-            PrefectApi(server.api_url) as api:
-        yield server, api
+    server = _kept_server(sqlite_server.version)
+    server.start()
+    try:
+        with PrefectApi(server.api_url) as api:
+            yield server, api
+    finally:
+        server.stop()
+
+
+def _kept_server(version: str) -> PrefectServer:
+    if version not in _kept:
+        pg = Postgres().start()
+        try:
+            _kept[version] = (pg, PrefectServer(version, pg.create_database("prefect")))
+        except BaseException:
+            pg.close()
+            raise
+    return _kept[version][1]
+
+
+def close_shared() -> None:
+    """End every kept server and its Postgres (the session is over)."""
+    while _kept:
+        pg, server = _kept.popitem()[1]
+        try:
+            server.close()
+        finally:
+            pg.close()
