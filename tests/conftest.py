@@ -11,7 +11,10 @@ import pytest
 from tests import leaks
 from tests.waiting import wait_until
 
-os.environ.setdefault(leaks.SESSION_VAR, leaks.new_session_value())
+if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker checks only what its own tests started
+    os.environ[leaks.SESSION_VAR] = leaks.new_session_value()
+else:
+    os.environ.setdefault(leaks.SESSION_VAR, leaks.new_session_value())
 
 pytest_plugins = ["tests.prefect.fixtures"]  # prefect_server, prefect_api: real Prefect servers
 

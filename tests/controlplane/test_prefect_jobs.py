@@ -14,7 +14,8 @@ import pytest
 from supervisor.controlplane.prefect.http import PrefectHTTP
 from supervisor.controlplane.prefect.jobs import CannotRun, read_job
 
-RUN, DEPLOYMENT = uuid.uuid4(), str(uuid.uuid4())
+RUN = uuid.UUID("00000000-0000-4000-8000-000000000001")  # fixed: xdist workers must agree
+DEPLOYMENT = "00000000-0000-4000-8000-000000000002"
 API = {"PREFECT_API_URL": "http://server/api"}
 
 

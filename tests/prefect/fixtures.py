@@ -51,6 +51,15 @@ def _version_wanted(item: pytest.Item | None) -> str | None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on a Prefect server runs on one xdist worker (`--dist loadgroup`), in order:
+    one server at a time, started once a session, as on a single process."""
+    for item in items:
+        if "prefect_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("prefect"))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before any fixture of the test: its server is up, even if an earlier test stopped it
     (and failed before starting it again) or it was paused after its last neighbour."""
