@@ -8,7 +8,7 @@ rule on the client side and says so:
 - Prefect ACCEPTs PENDING/RUNNING/COMPLETED on COMPLETED/FAILED/CRASHED runs: every proposal
   that is not forced reads the run first and is ABORTed here when the run is terminal. This is a
   read-then-write window, not an atomic check (Prefect offers none).
-- Prefect REJECTs proposals on CANCELLING/CANCELLED runs: mapped to the port's ABORT.
+- Prefect's answers to a proposal are read by the port's rules in proposals.py.
 - Prefect still returns runs of paused deployments from `get_scheduled_flow_runs`: filtered here.
 - Idempotency: a key gives a fixed `transition_id` (the server REJECTs a repeat while it is the
   current transition) and the first answer is kept in the journal (any later repeat returns it).
@@ -30,12 +30,13 @@ from typing import Any
 
 from supervisor.clock import Clock
 from supervisor.controlplane.prefect import wire
-from supervisor.controlplane.prefect.claims import ClaimLocks, state_before
+from supervisor.controlplane.prefect.claims import ClaimLocks
 from supervisor.controlplane.prefect.deployments import PrefectDeployments
 from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, auth_headers
 from supervisor.controlplane.prefect.jobs import EngineJob, read_job
 from supervisor.controlplane.prefect.journal import Claim, Journal
 from supervisor.controlplane.prefect.pool import WorkPool
+from supervisor.controlplane.prefect.proposals import Proposer
 from supervisor.errors import ControlPlaneError, DeploymentNotFound, RunNotFound
 from supervisor.models import (
     DeploymentInfo,
@@ -51,8 +52,6 @@ logger = logging.getLogger("supervisor.prefect")
 
 SUPPORTED_MAJORS = ("2", "3")
 PAGE = 200  # Prefect's largest page
-ALREADY_DONE = "already made this state transition"
-CANCEL_TYPES = (StateType.CANCELLING, StateType.CANCELLED)
 
 
 class PrefectControlPlane:
@@ -82,6 +81,7 @@ class PrefectControlPlane:
         self._clock = clock or Clock()
         self._hostname = hostname or socket.gethostname()
         self._locks = ClaimLocks(self._http)
+        self._proposer = Proposer(self._http, self._clock, lambda run: self.read_run(run).state)
         self._api_env = {"PREFECT_API_URL": section.api_url}
         if key:
             self._api_env["PREFECT_API_KEY"] = key
@@ -141,29 +141,7 @@ class PrefectControlPlane:
     # -- runs ------------------------------------------------------------------------------
 
     def _run(self, data: dict[str, Any], claim: Claim | None = None) -> Run:
-        state = wire.state_from(data.get("state")) or State.of(StateType(data["state_type"]))
-        # A retry (AwaitingRetry) keeps its expected start; it is due at the next scheduled one.
-        due = (wire.parse_time(data.get("next_scheduled_start_time"))
-               if state.type is StateType.SCHEDULED else None)
-        scheduled = (due or wire.parse_time(data.get("expected_start_time"))
-                     or wire.parse_time(data.get("next_scheduled_start_time"))
-                     or state.timestamp)
-        return Run(
-            id=uuid.UUID(data["id"]),
-            deployment=self._deployments.name_of(data.get("deployment_id")),
-            parameters=data.get("parameters") or {},
-            state=state,
-            scheduled_time=scheduled,
-            start_time=wire.parse_time(data.get("start_time")),
-            end_time=((wire.parse_time(data.get("end_time")) or state.timestamp)
-                      if state.type.is_terminal else None),  # Prefect sets none if never started
-            exit_code=claim.exit_code if claim else None,
-            pid=(claim.pid if claim and claim.pid is not None
-                 else wire.pid_from(data.get("infrastructure_pid"))),
-            commit=claim.commit if claim else None,
-            supervisor=claim.supervisor if claim else None,
-            run_count=int(data.get("run_count") or 0),
-        )
+        return wire.run_from(data, self._deployments.name_of(data.get("deployment_id")), claim)
 
     def _runs(self, found: list[dict[str, Any]]) -> list[Run]:
         claims = self.journal.claims(uuid.UUID(d["id"]) for d in found)
@@ -334,10 +312,11 @@ class PrefectControlPlane:
                 return OrchestrationResult(status=OrchestrationStatus.ABORT, state=current.state,
                                            reason=f"This run is claimed by {holder}.")
         transition = wire.transition_id(run_id, idempotency_key)
-        result = self._propose(run_id, state, force, idempotency_key, transition, scheduled_time)
+        result = self._proposer.propose(run_id, state, force, idempotency_key, transition,
+                                        scheduled_time)
         if claiming:
             if result.accepted:
-                result = self._not_after_an_end(run_id, transition, result)
+                result = self._proposer.not_after_an_end(run_id, transition, result)
             if not result.accepted:
                 self._locks.release(run_id)
                 self.journal.forget(run_id)
@@ -346,53 +325,6 @@ class PrefectControlPlane:
             if idempotency_key is not None:
                 self.journal.remember(run_id, idempotency_key, result.model_dump(mode="json"))
         return result
-
-    def _not_after_an_end(self, run_id: uuid.UUID, transition: uuid.UUID,
-                          result: OrchestrationResult) -> OrchestrationResult:
-        """Prefect ACCEPTs PENDING on a run that finished between our read and our proposal
-        (another kind of runner may have run it): its final state goes back and we refuse."""
-        history = self._http.call("GET", "flow_run_states/", flow_run_id=str(run_id))
-        before = state_before(history, transition)
-        if before is None or not before.type.is_terminal:
-            return result
-        logger.warning("run %s had ended %s before our claim landed; putting that back",
-                       run_id, before.type.value)
-        self._propose(run_id, before, True, None, uuid.uuid4())
-        return OrchestrationResult(
-            status=OrchestrationStatus.ABORT, state=before,
-            reason=f"Run is already in terminal state {before.type.value}.")
-
-    def _propose(self, run_id: uuid.UUID, state: State, force: bool, key: str | None,
-                 transition: uuid.UUID | None = None, scheduled_time: datetime | None = None
-                 ) -> OrchestrationResult:
-        scheduled = None
-        if state.type is StateType.SCHEDULED:  # a retry: Prefect's AwaitingRetry, due then
-            scheduled = scheduled_time or state.timestamp
-        transition = transition or wire.transition_id(run_id, key)
-        body = {"state": wire.state_body(state, transition, scheduled), "force": force}
-        try:
-            answer = self._http.call("POST", f"flow_runs/{run_id}/set_state", body)
-        except NotFound:
-            raise RunNotFound(f"no run {run_id} on the Prefect server {self.api_url}") from None
-        status = OrchestrationStatus(answer["status"])
-        details = answer.get("details") or {}
-        reason = details.get("reason") or ""
-        after = wire.state_from(answer.get("state"))
-        wait = details.get("delay_seconds") if status is OrchestrationStatus.WAIT else None
-        if status is OrchestrationStatus.REJECT and key is not None and ALREADY_DONE in reason:
-            status = OrchestrationStatus.ACCEPT  # our own earlier attempt landed
-        elif (status is OrchestrationStatus.REJECT and state.type is StateType.PENDING
-              and after is not None and after.type is StateType.SCHEDULED):
-            # 3.x at a deployment's concurrency limit: the run is "AwaitingConcurrencySlot"
-            status = OrchestrationStatus.WAIT
-            wait = wire.wait_for(answer.get("state"), self._clock.now())
-        elif (status is OrchestrationStatus.REJECT and after is not None
-              and after.type in CANCEL_TYPES):
-            status = OrchestrationStatus.ABORT  # the port's word for "the run is being cancelled"
-        if after is None and status is not OrchestrationStatus.ACCEPT:
-            after = self.read_run(run_id).state
-        return OrchestrationResult(status=status, state=after, reason=reason,
-                                   retry_after=float(wait) if wait is not None else None)
 
     def _record(self, run_id: uuid.UUID, state: State, pid: int | None, exit_code: int | None,
                 commit: str | None) -> None:
@@ -414,7 +346,7 @@ class PrefectControlPlane:
             target = State.of(StateType.CANCELLING, "cancel requested")
         else:
             return run
-        self._propose(run_id, target, False, None)
+        self._proposer.propose(run_id, target, False, None)
         return self.read_run(run_id)
 
     # -- runs of Prefect's engine (the run kind is chosen in supervisor/runkind.py) ---------

@@ -7,7 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from supervisor.models import State, StateType
+from supervisor.controlplane.prefect.journal import Claim
+from supervisor.models import Run, State, StateType
 from supervisor.settings import DeploymentSettings
 
 INTERVAL_ANCHOR = "2000-01-01T00:00:00+00:00"
@@ -129,3 +130,30 @@ def wait_for(answer_state: dict[str, Any] | None, now: datetime) -> float:
     details = (answer_state or {}).get("state_details") or {}
     when = parse_time(details.get("scheduled_time"))
     return max(1.0, (when - now).total_seconds()) if when is not None else 1.0
+
+
+def run_from(data: dict[str, Any], deployment: str, claim: Claim | None) -> Run:
+    """A flow run as the port's Run; what Prefect does not keep comes from our journal."""
+    state = state_from(data.get("state")) or State.of(StateType(data["state_type"]))
+    # A retry (AwaitingRetry) keeps its expected start; it is due at the next scheduled one.
+    due = (parse_time(data.get("next_scheduled_start_time"))
+           if state.type is StateType.SCHEDULED else None)
+    scheduled = (due or parse_time(data.get("expected_start_time"))
+                 or parse_time(data.get("next_scheduled_start_time"))
+                 or state.timestamp)
+    return Run(
+        id=uuid.UUID(data["id"]),
+        deployment=deployment,
+        parameters=data.get("parameters") or {},
+        state=state,
+        scheduled_time=scheduled,
+        start_time=parse_time(data.get("start_time")),
+        end_time=((parse_time(data.get("end_time")) or state.timestamp)
+                  if state.type.is_terminal else None),  # Prefect sets none if never started
+        exit_code=claim.exit_code if claim else None,
+        pid=(claim.pid if claim and claim.pid is not None
+             else pid_from(data.get("infrastructure_pid"))),
+        commit=claim.commit if claim else None,
+        supervisor=claim.supervisor if claim else None,
+        run_count=int(data.get("run_count") or 0),
+    )
