@@ -173,9 +173,8 @@ def test_reports_made_during_a_60s_server_outage_land_once_it_is_back(
     with Supervisor(settings) as sup:
         run = prefect_api.create_flow_run(deployment_id(prefect_api, name))
         prefect_api.wait_for_state(run["id"], ["RUNNING"], 60)
-        # When the server goes away for 60 s (20 s on 2.x: the same client code, and the suite's
-        # time is better spent elsewhere) and the run ends meanwhile
-        outage = 60.0 if prefect_server.version.startswith("3.") else 20.0
+        # When the server goes away for 60 s and the run ends meanwhile
+        outage = 60.0
         prefect_server.stop()
         down = time.monotonic()
         gate.touch()
