@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 
 import pykka
 
-from actors.board import StatusBoard
+from actors.board import ActorState, StatusBoard
+from actors.directory import Directory
+from actors.identity import ActorId
 from actors.messages import ChildFailed, Tick
 from actors.pool import ActorPool
 from actors.timers import Scheduler, TimerHandle
@@ -55,6 +57,8 @@ class SystemContext:
     """Copy every line of run output into the supervisor's own log (`start --echo-runs`)."""
     pool: ActorPool = field(default_factory=ActorPool)
     """The threads that serve pooled actors (run actors): a few, not one per run."""
+    directory: Directory = field(default_factory=Directory)
+    """The root's named children by name: how any actor reaches a sibling (actors/directory.py)."""
 
     @property
     def clock(self) -> Clock:
@@ -70,13 +74,16 @@ class SupervisedActor(pykka.ThreadingActor):
     there are many of (runs). The root and its few long-lived children keep their own threads,
     so a burst of runs never delays supervision."""
 
-    def __init__(self, name: str, ctx: SystemContext, parent: pykka.ActorRef[Any] | None) -> None:
+    def __init__(
+        self, identity: ActorId, ctx: SystemContext, parent: pykka.ActorRef[Any] | None
+    ) -> None:
         self.ctx = ctx  # before pykka's __init__, which asks for the inbox
         super().__init__()
-        self.name = name
+        self.identity = identity
+        self.name = str(identity)
         self.parent = parent
         self._timer: TimerHandle | None = None
-        ctx.board.register(name, self.kind, ROOT_NAME if parent is not None else None)
+        ctx.board.register(self.name, self.kind, ROOT_NAME if parent is not None else None)
 
     def _create_actor_inbox(self) -> Any:  # type: ignore[override]
         return self.ctx.pool.mailbox(self) if self.pooled else super()._create_actor_inbox()
@@ -95,6 +102,11 @@ class SupervisedActor(pykka.ThreadingActor):
     def stopping(self) -> None:
         """Runs in the actor's thread when it stops (normally or after a failure)."""
 
+    def handed_back(self) -> tuple[Any, ...]:
+        """After a death in a handler: the messages its restarted self must get (pykka drops a
+        dead actor's inbox). None by default; the state reporter hands back its queue."""
+        return ()
+
     # pykka lifecycle ------------------------------------------------------------------------------
 
     def on_start(self) -> None:
@@ -103,7 +115,7 @@ class SupervisedActor(pykka.ThreadingActor):
         except Exception as exc:
             self._report_death(exc, "on_start")
             raise
-        self.ctx.board.update(self.name, state="running")
+        self.ctx.board.update(self.name, state=ActorState.RUNNING)
 
     def on_failure(
         self,
@@ -111,22 +123,26 @@ class SupervisedActor(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._report_death(exception_value, "handler")
+        with self.ctx.directory.quiet():  # pykka marked it dead: no tell can slip in after this
+            handed_back = self.handed_back()
+        self._report_death(exception_value, "handler", handed_back)
 
     def on_stop(self) -> None:
         self.cancel_timer()
         self.stopping()
         entry = self.ctx.board.get(self.name)
-        if entry is not None and entry["state"] != "failed":
-            self.ctx.board.update(self.name, state="stopped")
+        if entry is not None and entry["state"] != ActorState.FAILED:
+            self.ctx.board.update(self.name, state=ActorState.STOPPED)
 
-    def _report_death(self, exc: BaseException | None, during: str) -> None:
+    def _report_death(
+        self, exc: BaseException | None, during: str, handed_back: tuple[Any, ...] = ()
+    ) -> None:
         error = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
         self.cancel_timer()
-        self.ctx.board.update(self.name, state="failed", last_error=error)
+        self.ctx.board.update(self.name, state=ActorState.FAILED, last_error=error)
         if self.parent is not None:
             try:
-                self.parent.tell(ChildFailed(self.name, error, during))
+                self.parent.tell(ChildFailed(self.identity, error, during, handed_back))
             except pykka.ActorDeadError:
                 logger.error("%s died (%s) and its parent is gone", self.name, error)
 

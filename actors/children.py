@@ -1,5 +1,7 @@
-"""The root's children: started in order, found by name, restarted within a budget, stopped in
-reverse. Used from the root's thread; `ref()` is also read by run actors (a dict read)."""
+"""The root's children and its restart policy: started in order, restarted one-for-one within a
+budget (at most `max_restarts` in `restart_window` s), stopped in reverse. Used from the root's
+thread only; each (re)start binds the child's ref in the system's directory, through which
+everyone reaches it (actors/directory.py)."""
 
 from __future__ import annotations
 
@@ -11,66 +13,62 @@ from typing import Any
 
 import pykka
 
+from actors.base import SystemContext
+
 logger = logging.getLogger("supervisor")
 
 
 @dataclass
 class _Child:
     factory: Callable[[], pykka.ActorRef[Any]]
-    ref: pykka.ActorRef[Any] | None = None
+    ref: pykka.ActorRef[Any]
     failures: deque[float] = field(default_factory=deque)
-    held: list[Any] = field(default_factory=list)
 
 
 class Children:
-    def __init__(self, max_restarts: int, restart_window: float) -> None:
-        self._max_restarts = max_restarts
-        self._window = restart_window
+    def __init__(self, ctx: SystemContext) -> None:
+        self._ctx = ctx
+        sup = ctx.settings.supervisor
+        self._max_restarts = sup.max_restarts
+        self._window = sup.restart_window
         self._children: dict[str, _Child] = {}
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._children
 
     def add(self, name: str, factory: Callable[[], pykka.ActorRef[Any]]) -> None:
-        self._children[name] = _Child(factory, factory())
-
-    def ref(self, name: str) -> pykka.ActorRef[Any] | None:
-        """The child's current ref (a restart replaces it), or None."""
-        child = self._children.get(name)
-        return child.ref if child is not None else None
+        child = self._children[name] = _Child(factory, factory())
+        self._ctx.directory.bind(name, child.ref)
 
     def tell(self, name: str, message: Any) -> None:
-        """Deliver, or hold the message while that child is being restarted."""
-        child = self._children.get(name)
-        if child is None:
-            logger.error("%s is gone; dropped %r", name, message)
-            return
-        try:
-            if child.ref is None:
-                raise pykka.ActorDeadError(name)
-            child.ref.tell(message)
-        except pykka.ActorDeadError:
-            child.held.append(message)
+        self._ctx.directory.tell(name, message)
 
-    def restart(self, name: str, now: float) -> str | None:
-        """Restart a child that died; None when done, else why it may not be (over budget)."""
+    def restart(self, name: str, error: str, handed_back: tuple[Any, ...] = ()) -> str | None:
+        """Restart a child that died of `error`; None when done, else why it may not be (over
+        its budget: then it is stopped for good). `handed_back` goes to the new one first."""
         child = self._children.get(name)
         if child is None:
             return None
+        now = self._ctx.clock.monotonic()
         while child.failures and now - child.failures[0] > self._window:
             child.failures.popleft()
         if len(child.failures) >= self._max_restarts:
+            self.stop(name)  # dead for good: shutdown must not wait on it
+            if handed_back:
+                logger.error("%s is gone; dropped %d messages: %r", name, len(handed_back),
+                             handed_back)
             return f"actor {name} failed {len(child.failures) + 1} times within {self._window:g}s"
         child.failures.append(now)
         child.ref = child.factory()
-        for message in child.held:
-            child.ref.tell(message)
-        child.held.clear()
+        self._ctx.directory.bind(name, child.ref, first=handed_back)
+        self._ctx.board.restarted(name, error)
+        self._ctx.metrics.actor_restarts.labels(name).inc()
         return None
 
     def stop(self, name: str) -> None:
         child = self._children.pop(name, None)
-        if child is not None and child.ref is not None:
+        if child is not None:
+            self._ctx.directory.unbind(name)
             child.ref.stop(block=False)
 
     def stop_all(self, but: str | None = None) -> None:

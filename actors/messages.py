@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pykka
 
+    from actors.identity import ActorId
     from supervisor.models import OrchestrationResult, Run, State
     from supervisor.process import ExitResult, RunProcess
 
@@ -34,9 +35,15 @@ class PollNow:
 class ChildFailed:
     """A child actor died: an exception escaped a handler (`during="handler"`) or on_start."""
 
-    name: str
+    actor: ActorId
     error: str
     during: str
+    handed_back: tuple[Any, ...] = ()
+    """Messages for its restarted self, oldest first (what it held, what waited in its inbox)."""
+
+    @property
+    def name(self) -> str:
+        return str(self.actor)
 
 
 # --- scheduling -----------------------------------------------------------------------------------
@@ -96,14 +103,6 @@ class ProcessExited:
 @dataclass(frozen=True)
 class TimeoutReached:
     """The deployment's timeout elapsed."""
-
-
-@dataclass(frozen=True)
-class Forward:
-    """A run actor could not reach a sibling (restarted, or restarting): the root delivers it."""
-
-    to: str
-    message: Any
 
 
 @dataclass(frozen=True)

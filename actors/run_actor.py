@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,11 @@ from typing import Any
 import pykka
 
 from actors.base import STATE_REPORTER, SupervisedActor, SystemContext
+from actors.identity import RunActorId, RunPhase
 from actors.messages import (
     CancelRun,
     CheckoutFailed,
     CheckoutReady,
-    Forward,
     PrepareCheckout,
     ProcessExited,
     ProcessStarted,
@@ -60,10 +58,6 @@ class _ReportRunning:
     """The control plane answered WAIT to RUNNING: propose it again."""
 
 
-def run_actor_name(run_id: uuid.UUID) -> str:
-    return f"run-{run_id}"
-
-
 class RunActor(RunPolicies, SupervisedActor):
     kind = "run"
     pooled = True
@@ -74,21 +68,19 @@ class RunActor(RunPolicies, SupervisedActor):
         parent: pykka.ActorRef[Any],
         run: Run,
         deployment: DeploymentSettings,
-        siblings: Callable[[str], pykka.ActorRef[Any] | None],
         puller: str | None = None,
         refusal: str | None = None,
         recovered: State | None = None,
     ) -> None:
-        super().__init__(run_actor_name(run.id), ctx, parent)
+        super().__init__(RunActorId(run.id), ctx, parent)
         self.run = run
         self._init_policies(run, refusal)
         self._recovered = recovered
         """A run a previous incarnation left in flight, closed out by the root with this state:
         this actor only runs its hook (its process is long gone, its report already queued)."""
         self.deployment = deployment
-        self._siblings = siblings
         self.puller = puller
-        self.phase = "claiming"
+        self.phase = RunPhase.CLAIMING
         self.process: RunProcess | None = None
         self.commit: str | None = None
         self._cancelled_by: str | None = None
@@ -115,12 +107,12 @@ class RunActor(RunPolicies, SupervisedActor):
         match message:
             case _ReportRunning() if self.process is not None and not self.process.done:
                 self._report_running()
-            case _Go() if self.phase == "armed":
+            case _Go() if self.phase is RunPhase.ARMED:
                 self._go()
-            case CheckoutReady(path=path, commit=commit) if self.phase == "preparing":
+            case CheckoutReady(path=path, commit=commit) if self.phase is RunPhase.PREPARING:
                 self.commit = commit
                 self._start(Path(path) if path else None)
-            case CheckoutFailed(message=text) if self.phase == "preparing":
+            case CheckoutFailed(message=text) if self.phase is RunPhase.PREPARING:
                 self._end_unstarted(State.of(StateType.CRASHED, text))
             case CancelRun():
                 self._cancel(message)
@@ -133,7 +125,7 @@ class RunActor(RunPolicies, SupervisedActor):
                 self._on_exit(result)
             case hooks.HookExited() | hooks.HookTimedOut() | ReportWaitOver():
                 self._on_policy_message(message)
-            case ClaimAgain() if self.phase == "queued":
+            case ClaimAgain() if self.phase is RunPhase.QUEUED:
                 self._claim()
 
     # phases ---------------------------------------------------------------------------------------
@@ -165,7 +157,7 @@ class RunActor(RunPolicies, SupervisedActor):
         wait = (self.run.scheduled_time - self.ctx.clock.now()).total_seconds()
         if self._cancelled_by is None and wait > 0:
             # Handed over a little early (see ARRIVE_EARLY): claimed, thread up; start on time.
-            self.phase = "armed"
+            self.phase = RunPhase.ARMED
             self._publish()
             self.tell_later(wait, _Go())
         else:
@@ -175,7 +167,7 @@ class RunActor(RunPolicies, SupervisedActor):
         if self._cancelled_by is not None:
             self._end_unstarted(self._cancelled_state("before it started"))
         elif self.puller is not None:
-            self.phase = "preparing"
+            self.phase = RunPhase.PREPARING
             self._publish()
             self._tell(self.puller, PrepareCheckout(self.run.id, self.actor_ref))
         else:
@@ -192,7 +184,7 @@ class RunActor(RunPolicies, SupervisedActor):
                 flow_python=self.ctx.settings.control_plane.flow_python)
         except ControlPlaneUnavailable as exc:  # the flow run's job is read again shortly
             logger.warning("%s could not read what to run yet: %s", self._prefix, exc)
-            self.phase = "preparing"
+            self.phase = RunPhase.PREPARING
             again = CheckoutReady(self.run.id, str(checkout or ""), self.commit)
             self.tell_later(LAUNCH_RETRY, again)
             return
@@ -219,7 +211,7 @@ class RunActor(RunPolicies, SupervisedActor):
             except pykka.ActorDeadError:  # this actor failed: the root owns the slot now
                 root.tell(ProcessExited(run_id, result))  # type: ignore[union-attr]
 
-        self.phase = "running"
+        self.phase = RunPhase.RUNNING
         echo = self._output if self.ctx.echo_runs else None  # output belongs in the run's log
         self.process = self.ctx.launch(spec, on_output=echo, on_exit=exited)
         if self.process.done:  # could not start: ProcessExited is on its way
@@ -256,7 +248,7 @@ class RunActor(RunPolicies, SupervisedActor):
             return
         if self.process is not None:
             self.process.terminate(grace, reason)
-        elif self.phase in ("preparing", "armed"):
+        elif self.phase in (RunPhase.PREPARING, RunPhase.ARMED):
             self._end_unstarted(self._cancelled_state("before it started"))
         # while claiming, _claim sees _cancelled_by and does not start
 
@@ -351,7 +343,7 @@ class RunActor(RunPolicies, SupervisedActor):
         )
 
     def _finish(self, state: State | None) -> None:
-        self.phase = "done"
+        self.phase = RunPhase.DONE
         if self.puller is not None:
             self._tell(self.puller, ReleaseCheckout(self.run.id))
         self.parent.tell(RunFinished(self.run.id, state))  # type: ignore[union-attr]
@@ -361,14 +353,9 @@ class RunActor(RunPolicies, SupervisedActor):
     # helpers --------------------------------------------------------------------------------------
 
     def _tell(self, sibling: str, message: Any) -> None:
-        """Siblings are looked up at each use: the root may have restarted one since."""
-        ref = self._siblings(sibling)
-        try:
-            if ref is None:
-                raise pykka.ActorDeadError(sibling)
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            self.parent.tell(Forward(sibling, message))  # type: ignore[union-attr]
+        """Through the directory, the one path to a sibling: it parks the message while the
+        root restarts that sibling (actors/directory.py)."""
+        self.ctx.directory.tell(sibling, message)
 
     def _cancelled_state(self, when: str) -> State:
         return State.of(StateType.CANCELLED, f"cancelled by {self._cancelled_by} {when}")
@@ -402,7 +389,7 @@ class RunActor(RunPolicies, SupervisedActor):
             self.name,
             run_id=str(self.run.id),
             deployment=self.deployment.name,
-            phase=self.phase,
+            phase=self.phase,  # a StrEnum: the same JSON as the plain string
             pid=process.pid if process else None,
             commit=self.commit,
             run=functools.partial(Run.to_json, self.run),  # serialised when read, not here

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors.base import STATE_REPORTER, SystemContext
+from actors.identity import RunPhase
 from actors.messages import PollNow, ProcessExited, ProcessStarted, ReportState
 from actors.timers import TimerHandle
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
@@ -53,7 +54,7 @@ class RunPolicies:
         deployment: DeploymentSettings
         parent: pykka.ActorRef[Any] | None
         actor_ref: pykka.ActorRef[Any]
-        phase: str
+        phase: RunPhase
         process: RunProcess | None
         _cancelled_by: str | None
         _timeout: TimerHandle | None
@@ -97,7 +98,7 @@ class RunPolicies:
         if (claim.status is not OrchestrationStatus.WAIT or self.deployment.concurrency is None
                 or self._cancelled_by is not None):
             return False
-        self.phase = "queued"
+        self.phase = RunPhase.QUEUED
         self._publish()
         self.tell_later(claim.retry_after or 1.0, ClaimAgain())
         return True
@@ -145,7 +146,7 @@ class RunPolicies:
         if not waits or self._landed:
             self._finish(state)
             return
-        self.phase, self._final = "reporting", state
+        self.phase, self._final = RunPhase.REPORTING, state
         self._publish()
         self.tell_later(REPORT_WAIT, ReportWaitOver())
 
@@ -154,7 +155,7 @@ class RunPolicies:
         if proposed.type is StateType.SCHEDULED and self.parent is not None:
             self.parent.tell(PollNow())  # a retry: read its new due time now, not at a tick
         self._landed = True
-        if self.phase == "reporting":
+        if self.phase is RunPhase.REPORTING:
             self._finish(self._final)
 
     def _start_hook(self, state: State, exit_code: int | None, unstarted: bool = False) -> bool:
@@ -180,7 +181,7 @@ class RunPolicies:
             except pykka.ActorDeadError:  # the root owns the hook's tree now
                 root.tell(ProcessExited(run_id, result))
 
-        self.phase, self._final = "hook", state
+        self.phase, self._final = RunPhase.HOOK, state
         self._hook = self.ctx.launch(spec, on_output=None, on_exit=exited)
         if not self._hook.done:
             root.tell(ProcessStarted(run_id, self._hook))
@@ -191,10 +192,10 @@ class RunPolicies:
     def _cancel_policies(self, grace: float, reason: ExitReason) -> bool:
         """A cancel or shutdown while queued (nothing claimed: the run stays as it is) or while
         the hook runs (its tree is ended); False when neither."""
-        if self.phase == "queued":
+        if self.phase is RunPhase.QUEUED:
             self._finish(None)
             return True
-        if self.phase == "reporting":  # its trees are gone: nothing to end
+        if self.phase is RunPhase.REPORTING:  # its trees are gone: nothing to end
             self._finish(self._final)
             return True
         if self._hook is None:
@@ -206,7 +207,7 @@ class RunPolicies:
         self, message: hooks.HookExited | hooks.HookTimedOut | ReportWaitOver
     ) -> None:
         if isinstance(message, ReportWaitOver):
-            if self.phase == "reporting":
+            if self.phase is RunPhase.REPORTING:
                 logger.warning("%s its end is not reported yet; freeing its slot", self._prefix)
                 self._finish(self._final)
             return

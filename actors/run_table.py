@@ -9,6 +9,7 @@ SQLite) may offer a finished run as due again, and it must not run twice.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -32,6 +33,12 @@ class RunEntry:
     process: RunProcess | None = None
     actor_error: str | None = None
     """Set when the run's actor died: the root then owns the tree's end."""
+
+    def tell(self, message: Any) -> None:
+        """A run actor stops right after telling the root RunFinished, so it may be gone while
+        that message still waits in the root's inbox: then there is nothing left to tell."""
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.ref.tell(message)
 
 
 class RunTable:

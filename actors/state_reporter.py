@@ -2,7 +2,7 @@
 
 Reports go out in the order they came (so a run's RUNNING never lands after its terminal state).
 A control-plane outage pauses the queue with capped backoff; nothing reported is dropped, not
-even when this actor dies of a bug (its queue goes back to the root for its restarted self).
+even when this actor dies of a bug (its queue goes to its restarted self, see `handed_back`).
 Each report carries an idempotency key, so a retry after a lost answer cannot apply twice.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import pykka
 
-from actors.base import STATE_REPORTER, SupervisedActor
-from actors.messages import Drain, Drained, Forward, ReportState, StateReported
+from actors.base import SupervisedActor
+from actors.messages import Drain, Drained, ReportState, StateReported
 from actors.timers import TimerHandle
 from supervisor.backoff import Backoff
 from supervisor.controlplane.batch import Outcome, Proposal, propose_all, propose_each
@@ -52,16 +52,16 @@ class StateReporterActor(SupervisedActor):
         self._drain: Drain | None = None
         self._drain_deadline = 0.0
 
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        """Died of a bug: the root restarts us; what we held, and what waits in our inbox
-        (pykka drops a dead actor's inbox), goes back to it for the new one."""
-        super().on_failure(exception_type, exception_value, traceback)
-        while self._queue:
-            self.parent.tell(Forward(STATE_REPORTER, self._queue.popleft()))  # type: ignore[union-attr]
+    def handed_back(self) -> tuple[Any, ...]:
+        """Died of a bug: the root restarts us, and what we held, then what waits in our inbox
+        (pykka drops a dead actor's inbox), goes to the new one before anything sent since."""
+        held: list[Any] = list(self._queue)
+        self._queue.clear()  # stopping() must not call them undelivered
         while not self.actor_inbox.empty():  # only this thread takes from it
             message = self.actor_inbox.get().message
             if not isinstance(message, _Retry):
-                self.parent.tell(Forward(STATE_REPORTER, message))  # type: ignore[union-attr]
+                held.append(message)
+        return tuple(held)
 
     def stopping(self) -> None:
         if self._retry is not None:

@@ -23,7 +23,7 @@ from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import ControlPlaneError
 from supervisor.models import OrchestrationResult, OrchestrationStatus, State, StateType
 from supervisor.process import entrypoint_argv
-from supervisor.settings import DeploymentSettings
+from supervisor.settings import DeploymentSettings, Settings
 
 FROM_THE_SERVER = "(the deployment's entrypoint, loaded by Prefect's engine)"
 
@@ -55,6 +55,15 @@ class EngineHost(Protocol):
 def pool_deployment(name: str) -> DeploymentSettings:
     """A work pool's flow run: not in the settings; everything comes from the server."""
     return DeploymentSettings.model_construct(name=name or "(no deployment)", flow=FROM_THE_SERVER)
+
+
+def deployment_of(settings: Settings, name: str) -> DeploymentSettings | None:
+    """A run's deployment if the run is ours: by the settings, or in worker mode any run of the
+    pool (then everything comes from the server)."""
+    found = settings.deployment(name)
+    if found is None and settings.control_plane.work_pool is not None:
+        return pool_deployment(name)
+    return found
 
 
 def launch_for(deployment: DeploymentSettings, run_id: uuid.UUID, *, env: Mapping[str, str],

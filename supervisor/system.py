@@ -22,6 +22,7 @@ from typing import Any
 from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, STATE_REPORTER, SystemContext
 from actors.board import StatusBoard, resolve
 from actors.messages import CancelRequested, PollNow, Shutdown
+from actors.run_source import OneRun, SchedulePolling
 from actors.supervisor_actor import SupervisorActor
 from actors.timers import Scheduler, ThreadScheduler
 from supervisor.clock import Clock
@@ -120,9 +121,8 @@ class Supervisor:
             self._ctx = dataclasses.replace(self._ctx, launch=self._launcher)
         if self._ops_enabled:
             self._start_ops()
-        self._root = SupervisorActor.start(
-            self._ctx, self._on_stopped, self._once, self._execute, recover
-        )
+        source = SchedulePolling(self._once) if self._execute is None else OneRun(self._execute)
+        self._root = SupervisorActor.start(self._ctx, self._on_stopped, source, recover)
         self._listen_for_cancels()
 
     def _take_lease(self, path: os.PathLike[str], on: str) -> bool:
@@ -236,8 +236,8 @@ class Supervisor:
         if self._execute is None:
             intervals[SCHEDULE_POLLER] = sup.poll_interval
         now = self._ctx.clock.now() if self._ctx else None
-        reporter = (self.board.get(STATE_REPORTER) or {}).get("owns", {})
-        queued = int(reporter.get("pending") or 0)
+        reporter = self.board.get(STATE_REPORTER)
+        queued = int((reporter["owns"].get("pending") if reporter else None) or 0)
         since = self._ctx.outage.since(queued) if self._ctx else None
         if since is not None:  # one steady answer through an outage, whatever the retries do
             return False, self._unavailable(since, queued)
