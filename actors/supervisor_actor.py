@@ -47,7 +47,7 @@ from actors.messages import (
 )
 from actors.run_actor import RunActor
 from actors.run_table import RunEntry, RunTable
-from actors.schedule_poller import PassDone, SchedulePollerActor
+from actors.schedule_poller import PassDone, SchedulePollerActor, WantMore
 from actors.state_reporter import StateReporterActor
 from actors.storage_puller import StoragePullerActor
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
@@ -325,7 +325,7 @@ class SupervisorActor(SupervisedActor):
         now = self.ctx.clock.monotonic()
         if SCHEDULE_POLLER in self._children and now - self._asked_at >= MORE_EVERY:
             self._asked_at = now
-            self._children.tell(SCHEDULE_POLLER, PollNow())
+            self._children.tell(SCHEDULE_POLLER, WantMore())
 
     def _cancel(self, run_id: uuid.UUID, by: str) -> None:
         entry = self._runs.get(run_id)
