@@ -200,7 +200,7 @@ class LocalControlPlane:
         return self._txn(lambda c: runs.scheduled(c, names, before, limit, now), write=False)
 
     def read_cancelling_runs(self, run_ids: Collection[uuid.UUID]) -> list[Run]:
-        ids = [str(run_id) for run_id in dict.fromkeys(run_ids)]
+        ids = run_ids if isinstance(run_ids, frozenset | set) else frozenset(run_ids)
         now = self._now()
         return self._txn(lambda c: runs.cancelling(c, ids, now), write=False) if ids else []
 
