@@ -31,6 +31,12 @@ class PassDone:
     """`start --once`: the single pass has handed over every due run."""
 
 
+class WantMore:
+    """The root has free slots and nothing waiting: read again now if the last read may have
+    left due runs unread (it was cut at its limit). Otherwise the next tick (or a nudge) finds
+    what comes: a burst's ends asked for a read every 20 ms that found nothing."""
+
+
 class SchedulePollerActor(PollerActor):
     kind = "schedule-poller"
     what = "reading scheduled runs"
@@ -49,6 +55,7 @@ class SchedulePollerActor(PollerActor):
         self._timers: dict[uuid.UUID, TimerHandle] = {}
         self._limit = ctx.settings.supervisor.limit
         self._read_limit = max(100, 4 * self._limit)
+        self._cut = False  # the last read returned `_read_limit` runs: more may be due
 
     def interval(self) -> float:
         return self.ctx.settings.supervisor.poll_interval
@@ -68,6 +75,9 @@ class SchedulePollerActor(PollerActor):
             case PollNow():
                 if not self.once:
                     self._poll()
+            case WantMore():
+                if not self.once and self._cut:
+                    self._poll()
 
     def _poll(self) -> None:
         now = self.ctx.clock.now()
@@ -79,6 +89,7 @@ class SchedulePollerActor(PollerActor):
         )
         if runs is None:
             return
+        self._cut = len(runs) >= self._read_limit
         self._forget_fired()
         root = self.parent
         now = self.ctx.clock.now()  # after the read: its duration must not make timers late

@@ -4,6 +4,7 @@ Reports go out in the order they came (so a run's RUNNING never lands after its 
 A control-plane outage pauses the queue with capped backoff; nothing reported is dropped, not
 even when this actor dies of a bug (its queue goes to its restarted self, see `handed_back`).
 Each report carries an idempotency key, so a retry after a lost answer cannot apply twice.
+What arrives while reports wait in the inbox goes out as one batch (one transaction).
 """
 
 from __future__ import annotations
@@ -41,12 +42,19 @@ class _Retry:
     pass
 
 
+@dataclass(frozen=True)
+class _Flush:
+    """Send what is queued: told to ourselves behind the reports already in the inbox, so every
+    report that arrived meanwhile shares one batch (a burst sent one transaction per report)."""
+
+
 class StateReporterActor(SupervisedActor):
     kind = "state-reporter"
 
     def started(self) -> None:
         self._queue: deque[ReportState] = deque()
         self._retry: TimerHandle | None = None
+        self._flush_told = False
         initial = min(1.0, self.ctx.settings.supervisor.poll_interval)
         self._backoff = Backoff("reporting run states", logger, initial=initial, cap=10.0)
         self._drain: Drain | None = None
@@ -59,7 +67,7 @@ class StateReporterActor(SupervisedActor):
         self._queue.clear()  # stopping() must not call them undelivered
         while not self.actor_inbox.empty():  # only this thread takes from it
             message = self.actor_inbox.get().message
-            if not isinstance(message, _Retry):
+            if not isinstance(message, _Retry | _Flush):
                 held.append(message)
         return tuple(held)
 
@@ -77,6 +85,11 @@ class StateReporterActor(SupervisedActor):
         match message:
             case ReportState():
                 self._queue.append(message)
+                if self._retry is None and not self._flush_told:
+                    self._flush_told = True
+                    self.actor_ref.tell(_Flush())
+            case _Flush():
+                self._flush_told = False
                 if self._retry is None:
                     self._flush()
             case _Retry():

@@ -44,7 +44,7 @@ from actors.recovery import Recover, Recovered, RecoveryFailed, recover
 from actors.run_actor import RunActor
 from actors.run_source import RunSource
 from actors.run_table import RunEntry, RunTable
-from actors.schedule_poller import PassDone
+from actors.schedule_poller import PassDone, WantMore
 from actors.shutdown import DrainOver, ShutdownSequence
 from actors.state_reporter import StateReporterActor
 from actors.storage_puller import StoragePullerActor
@@ -236,7 +236,7 @@ class SupervisorActor(SupervisedActor):
         now = self.ctx.clock.monotonic()
         if SCHEDULE_POLLER in self._children and now - self._asked_at >= MORE_EVERY:
             self._asked_at = now
-            self._children.tell(SCHEDULE_POLLER, PollNow())
+            self._children.tell(SCHEDULE_POLLER, WantMore())
 
     def _cancel(self, run_id: uuid.UUID, by: str) -> None:
         entry = self._runs.get(run_id)

@@ -58,7 +58,7 @@ class LocalControlPlane:
         self._lock = threading.Lock()
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_busy),
-            stop=tenacity.stop_after_attempt(3),
+            stop=tenacity.stop_after_attempt(2),  # after the plain first attempt (_guard)
             wait=tenacity.wait_random_exponential(multiplier=0.01, max=0.25),
             reraise=True,
         )
@@ -72,8 +72,14 @@ class LocalControlPlane:
     # -- plumbing --------------------------------------------------------------------------
 
     def _guard(self, fn: Callable[[], T]) -> T:
-        """Run `fn` with busy retries; turn SQLite's errors into the port's."""
+        """Run `fn` with busy retries; turn SQLite's errors into the port's. The first attempt
+        is a plain call: tenacity's bookkeeping cost ~25 us a transaction, three a run."""
         try:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
             return self._retrying(fn)
         except sqlite3.OperationalError as exc:
             if _is_busy(exc):
@@ -194,7 +200,7 @@ class LocalControlPlane:
         return self._txn(lambda c: runs.scheduled(c, names, before, limit, now), write=False)
 
     def read_cancelling_runs(self, run_ids: Collection[uuid.UUID]) -> list[Run]:
-        ids = [str(run_id) for run_id in dict.fromkeys(run_ids)]
+        ids = run_ids if isinstance(run_ids, frozenset | set) else frozenset(run_ids)
         now = self._now()
         return self._txn(lambda c: runs.cancelling(c, ids, now), write=False) if ids else []
 

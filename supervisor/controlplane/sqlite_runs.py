@@ -25,8 +25,6 @@ from supervisor.controlplane.sqlite_deployments import settings_of
 from supervisor.errors import RunNotFound
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 
-_CHUNK = 500  # ids per IN (...) query
-
 
 def _row(conn: sqlite3.Connection, run_id: uuid.UUID) -> tuple[Any, ...]:
     row = rows.select_run(conn, run_id)
@@ -61,14 +59,13 @@ def scheduled(conn: sqlite3.Connection, names: list[str], before: datetime, limi
     return [rows.run_from_row(row, now) for row in found]
 
 
-def cancelling(conn: sqlite3.Connection, ids: list[str], now: datetime) -> list[Run]:
-    out: list[Run] = []
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        out += [rows.run_from_row(row, now) for row in conn.execute(
-            f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE state_type = 'CANCELLING'"
-            f" AND id IN ({','.join('?' * len(chunk))})", chunk)]
-    return out
+def cancelling(conn: sqlite3.Connection, ids: Collection[uuid.UUID], now: datetime) -> list[Run]:
+    """The CANCELLING runs among `ids`: one read of the CANCELLING runs (the runs_due index),
+    not a look-up per id. Few runs are cancelling at once while thousands may be in flight:
+    5,000 ids in chunks of 500 cost ~15 ms a poll, every 0.5 s, on an idle supervisor."""
+    found = conn.execute(
+        f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE state_type = 'CANCELLING'")
+    return [rows.run_from_row(row, now) for row in found if uuid.UUID(row[0]) in ids]
 
 
 def many(conn: sqlite3.Connection, deployment: str | None,

@@ -127,7 +127,8 @@ class TreeEnder:
         self._signal_group(signal.SIGTERM)
         for proc in list(self._live):
             self._hit(proc, signal.SIGTERM)
-        self._sweep_tree(signal.SIGTERM)
+        if not snap.local:  # as subreaper, _settle walks the tree (once is enough)
+            self._sweep_tree(signal.SIGTERM)
         self._set_deadline(at + grace)
         self._settle(snap)
 
@@ -161,8 +162,10 @@ class TreeEnder:
             self._finish(snap, leftovers=unpinned)
 
     def _sweep_tree(self, sig: int) -> None:
-        """Find and signal every descendant of what we hold (those without the cookie too)."""
-        stack = [p for p in self._procs.values() if not p.exited or p is self.main]
+        """Find and signal every descendant of what we hold (those without the cookie too).
+        An exited process has no children left to walk: they were re-parented before its
+        pidfd fired."""
+        stack = [p for p in self._procs.values() if not p.exited]
         while stack:
             parent = stack.pop()
             for pid in procfs.children(parent.pid):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from supervisor.process import descriptors
 from supervisor.process.loop import EpollLoop
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,9 @@ class LogFile:
 
     Opened at the first output, not at the start: creating a file costs ~1.3 ms of kernel time
     on ext4, a silent run (most of a burst of short jobs) then costs none. A log that could never
-    be written is still said at once: its folder is looked at (a stat, ~2 us) at the start."""
+    be written is still said at once: its folder is looked at (a stat, ~2 us) at the start.
+    At most `descriptors.HELD` logs hold their descriptor (supervisor/process/descriptors.py);
+    one that lost it is opened again at its next write. Written from the pump thread only."""
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
@@ -155,19 +158,22 @@ class LogFile:
             self._cut(error)
 
     def _open(self) -> None:
-        self._opened = True
+        first, self._opened = not self._opened, True
         try:
             self._fd = os.open(
                 self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
             )
-            self.written = os.fstat(self._fd).st_size
+            if first:
+                self.written = os.fstat(self._fd).st_size
         except OSError as error:
             self._fd = None
             self._cut(error)
 
     def write(self, data: bytes) -> None:
-        if not self._opened:
+        if self._fd is None and self.truncated is None:
             self._open()
+        if self._fd is not None:
+            descriptors.logs.used(self)
         view = memoryview(data)
         while view and self._fd is not None and self.truncated is None:
             try:
@@ -179,6 +185,11 @@ class LogFile:
             view = view[count:]
 
     def close(self) -> None:
+        descriptors.logs.dropped(self)
+        self.release()
+
+    def release(self) -> None:
+        """Close the descriptor; the next write opens the log again."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:

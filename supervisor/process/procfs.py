@@ -61,6 +61,19 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def orphans_parent_children(pid: int) -> list[int] | None:
+    """Children of the main thread of process `pid` (ours), or None when it has exited.
+
+    A child subreaper adopts orphans into its first live thread, which is the main one while it
+    lives: one read instead of one per thread (~9 vs ~75 us with 20 threads). Runs' main
+    processes are children of the threads that spawned them and are not listed here."""
+    stat = read_stat(pid)
+    if stat is None or stat.state in ("Z", "X"):
+        return None
+    data = _read(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in data.split()] if data else []
+
+
 def cookie_of(environ: bytes) -> str | None:
     if environ.startswith(_COOKIE):
         start = len(_COOKIE)

@@ -32,23 +32,20 @@ class Snapshot:
     def __init__(self, mains: Collection[int] = (), local: bool | None = None) -> None:
         self._mains = mains  # our children that are runs' main processes (not adopted)
         self._local = local
-        self._children: list[int] | None = None
         self._adopted: list[int] | None = None
         self._by_run: dict[str, list[int]] | None = None
         self._blank: dict[int, int] = {}  # pid -> session, for live processes with an empty environ
 
-    def our_children(self) -> list[int]:
-        """This process's children (a file per thread: one walk per batch, not per run)."""
-        if self._children is None:
-            self._children = procfs.children(os.getpid())
-        return self._children
-
     def adopted(self) -> list[int]:
-        """Our children that are not a run's main process: adopted orphans, other children.
-        Taken once per batch, with the children (a main reaped later in the batch is no child
-        of ours any more, but still in the list read before)."""
+        """Our children that are not a run's main process: adopted orphans (the main thread's
+        children, see procfs; every thread's while it has exited), other children. Taken once
+        per batch (a main reaped later in the batch is no child of ours any more, but still in
+        the list read before)."""
         if self._adopted is None:
-            self._adopted = [pid for pid in self.our_children() if pid not in self._mains]
+            me = os.getpid()
+            found = procfs.orphans_parent_children(me)
+            children = procfs.children(me) if found is None else found
+            self._adopted = [pid for pid in children if pid not in self._mains]
         return self._adopted
 
     @property

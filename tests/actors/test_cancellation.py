@@ -133,3 +133,35 @@ def test_a_cancel_for_a_run_whose_actor_just_stopped_does_not_kill_the_root(tmp_
         h.sup._root.tell(RunFinished(run.id, None))
     finally:
         h.sup.stop()
+
+
+def test_a_cancelling_run_is_told_once_then_no_longer_asked_about(tmp_path):
+    h = start_harness(tmp_path, [JOB])
+    asked: list[set[uuid.UUID]] = []
+    read = h.plane.read_cancelling_runs
+
+    def reading(run_ids):  # type: ignore[no-untyped-def]
+        asked.append(set(run_ids))
+        return read(run_ids)
+
+    h.plane.read_cancelling_runs = reading  # type: ignore[method-assign]
+    try:
+        run = h.create_run("job")
+        h.sup.nudge()
+        process = h.process(run)
+        process.stubborn = True  # stays CANCELLING through the grace (7 s)
+        h.wait_state(run, StateType.RUNNING)
+        h.plane.request_cancel(run.id)
+        h.advance_until(lambda: process.terminations, step=0.5)
+        told_at = len(asked)
+        for _ in range(4):  # ticks of the poller (cancel_poll_interval 0.5 s), not the grace
+            h.advance(0.5)
+        now = h.clock.now()
+        wait_until(lambda: h.sup.board.get("cancellation-poller")["last_tick"] >= now)
+        assert h.state(run) is StateType.CANCELLING
+        assert all(run.id not in ids for ids in asked[told_at:])
+        assert len(process.terminations) == 1
+        process.end(ExitReason.CANCELLED, -9, escalated=True)
+        h.wait_state(run, StateType.CANCELLED)
+    finally:
+        h.sup.stop()

@@ -97,3 +97,23 @@ def test_a_log_that_cannot_be_opened_is_cut_at_0_and_the_output_still_drains(pum
     assert pipe.reader.truncated == (
         f"output truncated at 0 bytes: No such file or directory ({missing})"
     )
+
+
+def test_logs_past_the_bound_lose_their_descriptor_and_append_when_they_write_again(
+    tmp_path, monkeypatch
+):
+    from supervisor.process import descriptors
+
+    monkeypatch.setattr(descriptors, "logs", descriptors.Descriptors(limit=2))
+    logs = [LogFile(tmp_path / f"{i}.log", f"run-{i}") for i in range(3)]
+    for i, log_file in enumerate(logs):
+        log_file.write(f"first {i}\n".encode())
+    held = [log_file._fd is not None for log_file in logs]
+    assert held == [False, True, True]  # the least recently written lost its descriptor
+    logs[0].write(b"second 0\n")
+    assert [log_file._fd is not None for log_file in logs] == [True, False, True]
+    for log_file in logs:
+        log_file.close()
+    assert (tmp_path / "0.log").read_text() == "first 0\nsecond 0\n"
+    assert logs[0].written == len("first 0\nsecond 0\n")
+    assert [log_file._fd for log_file in logs] == [None, None, None]
