@@ -8,11 +8,11 @@ a context manager. It installs no signal handlers and changes no process-wide st
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -24,14 +24,15 @@ from actors.board import StatusBoard, resolve
 from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.run_source import OneRun, SchedulePolling
 from actors.supervisor_actor import SupervisorActor
-from actors.timers import Scheduler, ThreadScheduler
 from supervisor.clock import Clock
 from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import DeploymentNotFound, SupervisorAlreadyRunning, SupervisorError
 from supervisor.lease import hold_lease, lease_path
 from supervisor.metrics import Metrics
 from supervisor.models import StateType
+from supervisor.process import start_process
 from supervisor.settings import Settings
+from supervisor.timers import Scheduler, ThreadScheduler
 
 logger = logging.getLogger("supervisor")
 
@@ -75,6 +76,8 @@ class Supervisor:
         self._ctx: SystemContext | None = None
         self._events: Any = None
         self._held = contextlib.ExitStack()  # the name's lease, while we run
+        self._trees: weakref.WeakSet[Any] = weakref.WeakSet()  # runs' processes, until collected
+        self._trees_lock = threading.Lock()
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -106,6 +109,7 @@ class Supervisor:
             recover = self._take_lease(lease_path(beside, self.name), on)
         self._control_plane.register_deployments(self.settings.deployments)
         self.settings.supervisor.log_dir.mkdir(parents=True, exist_ok=True)
+        # One scheduler (one timer thread, one clock) for the actors and their runs' processes.
         scheduler = self._scheduler or ThreadScheduler()
         self._scheduler = scheduler
         self._ctx = SystemContext(
@@ -115,15 +119,22 @@ class Supervisor:
             self.board,
             self.metrics,
             self._environment,
+            launch=self._launcher or self._launch,
             echo_runs=self._echo_runs,
         )
-        if self._launcher is not None:
-            self._ctx = dataclasses.replace(self._ctx, launch=self._launcher)
         if self._ops_enabled:
             self._start_ops()
         source = SchedulePolling(self._once) if self._execute is None else OneRun(self._execute)
         self._root = SupervisorActor.start(self._ctx, self._on_stopped, source, recover)
         self._listen_for_cancels()
+
+    def _launch(self, spec: Any, **callbacks: Any) -> Any:
+        """Start a run's tree with its deadlines on our scheduler, and remember it until it is
+        done: `_close` must not stop the timers of a tree still ending."""
+        tree = start_process(spec, scheduler=self._scheduler, **callbacks)
+        with self._trees_lock:
+            self._trees.add(tree)
+        return tree
 
     def _take_lease(self, path: os.PathLike[str], on: str) -> bool:
         """Hold the name's lease (see supervisor/lease.py); True when we may recover its runs.
@@ -195,7 +206,12 @@ class Supervisor:
             self._ops.stop()
             self._ops = None
         if self._scheduler is not None:
-            self._scheduler.close()
+            with self._trees_lock:
+                ending = sum(not tree.done for tree in self._trees)
+            if ending:  # a hard stop: their grace and drain deadlines must still fire
+                logger.warning("%d run trees still ending; their timers keep running", ending)
+            else:
+                self._scheduler.close()
         if self._ctx is not None:
             self._ctx.pool.close()
         if self._control_plane is not None and self._owns_control_plane:

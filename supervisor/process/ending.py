@@ -11,15 +11,14 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 
 from supervisor.process import pidfds, procfs, reaper
 from supervisor.process.exits import Ending, ExitReason
 from supervisor.process.pidfds import Proc
 from supervisor.process.runtime import Runtime
-from supervisor.process.timers import Timer
 from supervisor.process.worker import Snapshot
+from supervisor.timers import Scheduler, TimerHandle
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +32,14 @@ class TreeEnder:
         main: Proc,
         kill_grace: float,
         rt: Runtime,
+        timers: Scheduler,
         done: Callable[[Ending], None],
         main_reaped: Callable[[], None],
     ) -> None:
         self.run_id = run_id
         self.main = main
-        self._started = time.monotonic()
+        self._timers = timers  # deadlines on its clock: `at` and the grace are in its time
+        self._started = timers.clock.monotonic()
         self._kill_grace = kill_grace
         self._rt = rt
         self._done = done
@@ -52,7 +53,7 @@ class TreeEnder:
         self._grace = 0.0
         self._requested_after: float | None = None
         self._deadline = 0.0
-        self._timer: Timer | None = None
+        self._timer: TimerHandle | None = None
         self._escalated = False
         self.returncode: int | None = None
         self.core_dumped = False
@@ -91,7 +92,8 @@ class TreeEnder:
             if status is not None:
                 self.returncode, self.core_dumped = pidfds.status_of(status)
             if self._phase == "running":
-                self._begin(snap, ExitReason.EXITED, self._kill_grace, time.monotonic())
+                now = self._timers.clock.monotonic()
+                self._begin(snap, ExitReason.EXITED, self._kill_grace, now)
                 return
             if self._phase == "finished":
                 self._reap_main()  # it outlived SIGKILL for a while (uninterruptible sleep)
@@ -112,7 +114,7 @@ class TreeEnder:
         for proc in alive:
             pidfds.send(proc, signal.SIGKILL)
         self._sweep_tree(signal.SIGKILL)
-        self._timer = self._rt.timers.call_later(KILL_WAIT, lambda: self._submit(self._give_up))
+        self._timer = self._timers.call_later(KILL_WAIT, lambda: self._submit(self._give_up))
         self._settle(snap)
 
     def _give_up(self, snap: Snapshot) -> None:
@@ -136,7 +138,7 @@ class TreeEnder:
         if self._timer is not None:
             self._timer.cancel()
         self._deadline = deadline
-        self._timer = self._rt.timers.call_at(deadline, lambda: self._submit(self._on_deadline))
+        self._timer = self._timers.call_at(deadline, lambda: self._submit(self._on_deadline))
 
     def _settle(self, snap: Snapshot) -> None:
         """Track and signal cookie carriers not yet known; finish once nothing is alive."""

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 
 from supervisor.process import tree as trees
@@ -15,6 +14,7 @@ from supervisor.process.exits import Ending, ExitReason, ExitResult, start_faile
 from supervisor.process.output import OutputReader
 from supervisor.process.runtime import Runtime
 from supervisor.process.spec import ProcessInfo, ProcessSpec
+from supervisor.timers import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,20 @@ class RunProcess:
     """One run's process tree. `on_exit` fires once, after the tree is ended and output drained."""
 
     def __init__(
-        self, spec: ProcessSpec, rt: Runtime, on_exit: Callable[[ExitResult], None] | None
+        self,
+        spec: ProcessSpec,
+        rt: Runtime,
+        timers: Scheduler,
+        on_exit: Callable[[ExitResult], None] | None,
     ) -> None:
         self.run_id = spec.run_id
         self.pid: int | None = None
         self.spec = spec
         self._rt = rt
+        self._timers = timers
+        self._clock = timers.clock
         self._on_exit = on_exit
-        self._started = time.monotonic()
+        self._started = self._clock.monotonic()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._result: ExitResult | None = None
@@ -66,7 +72,7 @@ class RunProcess:
         ender = self._ender
         if ender is None or self.done:
             return
-        at = time.monotonic()
+        at = self._clock.monotonic()
         with self._lock:
             first, self._requested = not self._requested, True
         reason = reason if first else ExitReason.CANCELLED
@@ -98,11 +104,11 @@ class RunProcess:
         ender.start()
 
     def _start_failed(self, error: str) -> None:
-        self._finish(start_failed(error, time.monotonic() - self._started))
+        self._finish(start_failed(error, self._clock.monotonic() - self._started))
 
     def _ended(self, ending: Ending) -> None:
         """Worker thread: the tree is gone; complete now, or once the output has drained."""
-        result = ending.result(time.monotonic() - self._started)
+        result = ending.result(self._clock.monotonic() - self._started)
         with self._lock:
             self._pending = result
             ready = self._output_closed
@@ -110,7 +116,7 @@ class RunProcess:
             self._finish(result)
         elif self._output is not None:
             output = self._output
-            self._rt.timers.call_later(DRAIN, lambda: self._rt.pump.call_soon(output.force_close))
+            self._timers.call_later(DRAIN, lambda: self._rt.pump.call_soon(output.force_close))
 
     def _main_reaped(self) -> None:
         if self._popen is not None and self._ender is not None:

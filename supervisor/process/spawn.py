@@ -13,6 +13,7 @@ from supervisor.process.output import LogFile, OutputReader
 from supervisor.process.pidfds import Proc
 from supervisor.process.run import RunProcess
 from supervisor.process.spec import ProcessSpec
+from supervisor.timers import Scheduler
 
 
 def _why(error: BaseException, spec: ProcessSpec) -> str:
@@ -27,11 +28,16 @@ def start_process(
     *,
     on_output: Callable[[str], None] | None = None,
     on_exit: Callable[[ExitResult], None] | None = None,
+    scheduler: Scheduler | None = None,
 ) -> RunProcess:
     """Start `spec` and watch it. Never raises for a command that cannot start: the result is
-    then already there (START_FAILED) and `on_exit` was called before this returns."""
+    then already there (START_FAILED) and `on_exit` was called before this returns.
+
+    `scheduler` times its grace and drain deadlines (and its clock, durations): the supervisor
+    passes its own, so one thread and one clock serve actors and processes alike."""
     rt = runtime.get()
-    run = RunProcess(spec, rt, on_exit)
+    timers = scheduler if scheduler is not None else rt.default_timers()
+    run = RunProcess(spec, rt, timers, on_exit)
     if not spec.argv:
         run._start_failed("empty command")
         return run
@@ -67,7 +73,7 @@ def start_process(
     # (reading /proc/<pid>/stat here would wait for the exec to finish: +0.2 ms per launch).
     main = Proc(pid=popen.pid, fd=fd, starttime=0, sid=popen.pid)
     rt.mains.add(popen.pid)  # until it is reaped
-    ender = TreeEnder(spec.run_id, main, spec.kill_grace, rt, run._ended, run._main_reaped)
+    ender = TreeEnder(spec.run_id, main, spec.kill_grace, rt, timers, run._ended, run._main_reaped)
     assert popen.stdout is not None
     output = OutputReader(popen.stdout, rt.pump, log_file, on_output, run._output_done)
     run._attach(popen, ender, output)

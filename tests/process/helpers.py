@@ -9,6 +9,7 @@ from pathlib import Path
 
 from supervisor.process import ExitResult, ProcessSpec, RunProcess, start_process
 from supervisor.process.procfs import scan_cookies
+from supervisor.timers import Scheduler
 from tests.programs import program
 from tests.waiting import wait_until
 
@@ -16,7 +17,9 @@ from tests.waiting import wait_until
 class Started:
     """A run plus everything it printed and every on_exit call."""
 
-    def __init__(self, argv: tuple[str, ...], **spec: object) -> None:
+    def __init__(
+        self, argv: tuple[str, ...], scheduler: Scheduler | None = None, **spec: object
+    ) -> None:
         self.run_id = f"test-{uuid.uuid4()}"
         self.lines: list[str] = []
         self.exits: list[ExitResult] = []
@@ -25,6 +28,7 @@ class Started:
             ProcessSpec(run_id=self.run_id, argv=argv, **spec),  # type: ignore[arg-type]
             on_output=self.lines.append,
             on_exit=self._on_exit,
+            scheduler=scheduler,
         )
 
     def _on_exit(self, result: ExitResult) -> None:
