@@ -21,13 +21,13 @@ from actors.directory import Directory
 from actors.identity import ActorId
 from actors.messages import ChildFailed, Tick
 from actors.pool import ActorPool
-from actors.timers import Scheduler, TimerHandle
 from supervisor.clock import Clock
 from supervisor.controlplane.port import ControlPlane
 from supervisor.metrics import Metrics
 from supervisor.outage import Outage
 from supervisor.process import start_process
 from supervisor.settings import Settings
+from supervisor.timers import Scheduler, TimerHandle
 
 logger = logging.getLogger("supervisor.actors")
 

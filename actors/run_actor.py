@@ -32,7 +32,6 @@ from actors.messages import (
     TimeoutReached,
 )
 from actors.run_policies import ClaimAgain, ReportWaitOver, RunPolicies
-from actors.timers import TimerHandle
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.policies import hooks
@@ -41,6 +40,7 @@ from supervisor.process.names import FAILURE_VAR
 from supervisor.process.output import last_line
 from supervisor.runkind import launch_for
 from supervisor.settings import DeploymentSettings
+from supervisor.timers import TimerHandle
 
 logger = logging.getLogger("supervisor.runs")
 

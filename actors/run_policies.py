@@ -21,12 +21,12 @@ import pykka
 from actors.base import STATE_REPORTER, SystemContext
 from actors.identity import RunPhase
 from actors.messages import PollNow, ProcessExited, ProcessStarted, ReportState
-from actors.timers import TimerHandle
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.policies import hooks, lateness, retry
 from supervisor.policies.sections import start_section
 from supervisor.process import ExitReason, ExitResult, RunProcess
 from supervisor.settings import DeploymentSettings
+from supervisor.timers import TimerHandle
 
 logger = logging.getLogger("supervisor.runs")
 

@@ -16,7 +16,7 @@ import pykka
 from actors.base import SystemContext
 from actors.messages import PollNow, RunDue, Tick
 from actors.polling import PollerActor
-from actors.timers import TimerHandle
+from supervisor.timers import TimerHandle
 
 ARRIVE_EARLY = 0.05
 """s before its time a run is handed to the root: its actor's thread starts and it claims the

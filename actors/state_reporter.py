@@ -22,13 +22,13 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import Drain, Drained, ReportState, StateReported
-from actors.timers import TimerHandle
 from supervisor.backoff import Backoff
 from supervisor.controlplane.batch import Outcome, Proposal, propose_all, propose_each
 from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, State
 from supervisor.runkind import report_engine_run
+from supervisor.timers import TimerHandle
 
 logger = logging.getLogger("supervisor.reports")
 

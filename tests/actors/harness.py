@@ -8,12 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from actors.timers import ManualScheduler
 from supervisor.clock import FakeClock
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.models import Run, StateType
 from supervisor.settings import Settings, parse_settings
 from supervisor.system import Supervisor
+from supervisor.timers import ManualScheduler
 from tests.actors.fakes import FakeLauncher, FakeProcess
 from tests.waiting import wait_until
 

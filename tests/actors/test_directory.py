@@ -13,9 +13,9 @@ from actors.board import StatusBoard
 from actors.children import Children
 from actors.directory import Directory
 from actors.messages import ChildFailed
-from actors.timers import ManualScheduler
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.metrics import Metrics
+from supervisor.timers import ManualScheduler
 from tests.actors.harness import make_settings
 from tests.waiting import wait_until
 

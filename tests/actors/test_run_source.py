@@ -12,10 +12,10 @@ import pytest
 from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, SystemContext
 from actors.board import StatusBoard
 from actors.run_source import OneRun, SchedulePolling
-from actors.timers import ManualScheduler
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.metrics import Metrics
 from supervisor.models import Run, State, StateType
+from supervisor.timers import ManualScheduler
 from tests.actors.harness import make_settings
 
 

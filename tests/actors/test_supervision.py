@@ -10,13 +10,13 @@ import pykka
 from actors.base import SupervisedActor, SystemContext
 from actors.board import StatusBoard
 from actors.messages import ChildFailed
-from actors.timers import ManualScheduler
 from supervisor.clock import FakeClock
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.errors import ControlPlaneUnavailable
 from supervisor.metrics import Metrics
 from supervisor.models import State, StateType
 from supervisor.system import Supervisor
+from supervisor.timers import ManualScheduler
 from tests.actors.fakes import FakeLauncher
 from tests.actors.harness import make_settings, start_harness
 from tests.waiting import wait_until

@@ -13,12 +13,12 @@ from actors.base import SystemContext
 from actors.board import StatusBoard
 from actors.messages import CheckoutFailed, CheckoutReady, PrepareCheckout, ReleaseCheckout
 from actors.storage_puller import StoragePullerActor
-from actors.timers import ManualScheduler, ThreadScheduler
 from supervisor.clock import FakeClock
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.metrics import Metrics
 from supervisor.settings import StorageSettings, parse_settings
 from supervisor.storage import storage_key
+from supervisor.timers import ManualScheduler, ThreadScheduler
 from tests.waiting import wait_until
 
 
