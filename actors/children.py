@@ -6,6 +6,7 @@ everyone reaches it (actors/directory.py)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class Children:
         self._max_restarts = sup.max_restarts
         self._window = sup.restart_window
         self._children: dict[str, _Child] = {}
+        self._stopping: list[pykka.Future[bool]] = []
 
     def __contains__(self, name: object) -> bool:
         return name in self._children
@@ -69,7 +71,22 @@ class Children:
         child = self._children.pop(name, None)
         if child is not None:
             self._ctx.directory.unbind(name)
-            child.ref.stop(block=False)
+            self._stopping.append(child.ref.stop(block=False))
+
+    def join(self, timeout: float) -> None:
+        """Wait (at most `timeout` s in all) until the children asked to stop have stopped, so
+        the system is stopped when the root is: no poller still mid-call on a closed plane."""
+        deadline = time.monotonic() + timeout  # a real wait for threads, whatever the clock
+        while self._stopping:
+            left = deadline - time.monotonic()
+            try:
+                self._stopping[0].get(timeout=max(0.0, left))
+            except pykka.Timeout:
+                logger.warning("%d actors had not stopped within %gs", len(self._stopping), timeout)
+                return
+            except Exception:  # it stopped one way or another
+                pass
+            self._stopping.pop(0)
 
     def stop_all(self, but: str | None = None) -> None:
         """Reverse start order."""

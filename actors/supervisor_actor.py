@@ -57,6 +57,8 @@ from supervisor.storage import shared_storages, storage_key
 logger = logging.getLogger("supervisor")
 
 
+CHILDREN_STOP = 5.0
+"""s the root waits, once stopping, for its children to have stopped before it says so."""
 MORE_EVERY = 0.02
 """s between the root's own "poll now" requests while a burst drains."""
 
@@ -320,6 +322,7 @@ class SupervisorActor(SupervisedActor):
 
     def _stopped(self) -> None:
         self._children.stop(STATE_REPORTER)
+        self._children.join(CHILDREN_STOP)
         self._on_stopped(self._exit_code, self._error)
         self.stop()
 
@@ -330,4 +333,5 @@ class SupervisorActor(SupervisedActor):
             if entry.process is not None:
                 entry.process.terminate(0.0, ExitReason.SHUTDOWN)
         self._children.stop_all()
+        self._children.join(CHILDREN_STOP)
         self._on_stopped(1, f"the supervisor actor failed: {exception_value!r}")

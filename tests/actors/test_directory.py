@@ -3,6 +3,7 @@ restart of that sibling."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -136,3 +137,46 @@ def test_tells_from_many_threads_survive_repeated_restarts_complete_and_in_order
         root.stop()
         for ref in pykka.ActorRegistry.get_by_class(_Sink):
             ref.stop()
+
+
+class _SlowToStop(pykka.ThreadingActor):
+    """Its stop takes until `release` is set (a poller finishing its last call, say)."""
+
+    def __init__(self, release: threading.Event, stopped: threading.Event) -> None:
+        super().__init__()
+        self.release, self.stopped = release, stopped
+
+    def on_stop(self) -> None:
+        self.release.wait(10)
+        self.stopped.set()
+
+
+def test_join_returns_once_the_children_asked_to_stop_have_stopped(tmp_path):
+    """The root says "stopped" only after its children have: none is left mid-call."""
+    ctx = SystemContext(make_settings(tmp_path, []), MemoryControlPlane(), ManualScheduler(),
+                        StatusBoard(), Metrics())
+    children = Children(ctx)
+    release, stopped = threading.Event(), threading.Event()
+    children.add("slow", lambda: _SlowToStop.start(release, stopped))
+    children.stop("slow")
+    assert not stopped.is_set()  # asked, not yet stopped: stop() does not wait
+    me = threading.get_ident()
+    releaser = threading.Thread(target=lambda: (
+        wait_until(lambda: _waiting_in_join(me), timeout=10, message="join entered"),
+        release.set()))
+    releaser.start()
+    try:
+        children.join(10)
+        assert stopped.is_set()
+    finally:
+        release.set()
+        releaser.join(10)
+
+
+def _waiting_in_join(thread: int) -> bool:
+    frame = sys._current_frames().get(thread)
+    while frame is not None:
+        if frame.f_code.co_name == "join" and frame.f_code.co_filename.endswith("children.py"):
+            return True
+        frame = frame.f_back
+    return False
