@@ -46,6 +46,8 @@ logger = logging.getLogger("supervisor.runs")
 
 LAUNCH_RETRY = 2.0
 """s before a flow run's job is read again after the control plane was unavailable."""
+CLAIM_RETRY_CAP = 5.0
+"""s at most between asks of a claim whose answer was lost (the control plane unavailable)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class RunActor(RunPolicies, SupervisedActor):
         self._cancelled_by: str | None = None
         self._engine = False  # Prefect's engine reports this run's states (supervisor.runkind)
         self._timeout: TimerHandle | None = None
+        self._claim_retry: TimerHandle | None = None
+        self._claim_tries = 0
         self._prefix = f"[{deployment.name} {str(run.id)[:8]}]"
         self._publish()
 
@@ -100,8 +104,9 @@ class RunActor(RunPolicies, SupervisedActor):
         self._claim()
 
     def stopping(self) -> None:
-        if self._timeout is not None:
-            self._timeout.cancel()
+        for timer in (self._timeout, self._claim_retry):
+            if timer is not None:
+                timer.cancel()
 
     def on_receive(self, message: Any) -> None:
         match message:
@@ -125,7 +130,8 @@ class RunActor(RunPolicies, SupervisedActor):
                 self._on_exit(result)
             case hooks.HookExited() | hooks.HookTimedOut() | ReportWaitOver():
                 self._on_policy_message(message)
-            case ClaimAgain() if self.phase is RunPhase.QUEUED:
+            case ClaimAgain() if self.phase in (RunPhase.QUEUED, RunPhase.CLAIMING):
+                self._claim_retry = None
                 self._claim()
 
     # phases ---------------------------------------------------------------------------------------
@@ -139,6 +145,9 @@ class RunActor(RunPolicies, SupervisedActor):
                 idempotency_key=self._key(f"pending:{supervisor}"),
                 supervisor=supervisor,
             )
+        except ControlPlaneUnavailable as exc:
+            self._claim_unanswered(exc)
+            return
         except ControlPlaneError as exc:  # the run stays SCHEDULED; a later poll finds it again
             logger.warning("%s claim failed: %s", self._prefix, exc)
             self._finish(None)
@@ -162,6 +171,20 @@ class RunActor(RunPolicies, SupervisedActor):
             self.tell_later(wait, _Go())
         else:
             self._go()
+
+    def _claim_unanswered(self, exc: ControlPlaneUnavailable) -> None:
+        """The claim may have landed with its answer lost (a Prefect server that timed out
+        after writing PENDING): then no poll offers the run again and it would stay PENDING.
+        So ask again, with the same idempotency key (a landed claim answers ACCEPT), holding
+        the slot, until the control plane answers; a shutdown meanwhile leaves it to the
+        next start's recovery (the journal knows the claim)."""
+        if self._cancelled_by is not None:
+            self._finish(None)
+            return
+        self._claim_tries += 1
+        delay = min(CLAIM_RETRY_CAP, 0.5 * 2 ** (self._claim_tries - 1))
+        logger.warning("%s claim not answered (%s); asking again in %gs", self._prefix, exc, delay)
+        self._claim_retry = self.tell_later(delay, ClaimAgain())
 
     def _go(self) -> None:
         if self._cancelled_by is not None:
@@ -250,6 +273,10 @@ class RunActor(RunPolicies, SupervisedActor):
             self.process.terminate(grace, reason)
         elif self.phase in (RunPhase.PREPARING, RunPhase.ARMED):
             self._end_unstarted(self._cancelled_state("before it started"))
+        elif self._claim_retry is not None and message.shutdown:  # see _claim_unanswered
+            self._claim_retry.cancel()
+            self._claim_retry = None
+            self._finish(None)
         # while claiming, _claim sees _cancelled_by and does not start
 
     def _on_reported(self, proposed: State, result: OrchestrationResult) -> None:

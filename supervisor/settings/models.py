@@ -224,6 +224,12 @@ class ControlPlaneSection(_Strict):
         None, description="env var holding `user:password` for a 3.x server's basic auth"
     )
     timeout: float = Field(10.0, gt=0, le=600, description="s per request to the server")
+    max_connections: int = Field(
+        1, ge=1, le=100,
+        description="requests to the server at once (1: a SQLite-backed 3.4.25 server stalled "
+        "60-120 s under one supervisor's concurrent claims, reports and polls; raise it for a "
+        "Postgres-backed server)",
+    )
     journal: Path = Field(
         Path(".supervisor/journal.db"),
         description="local record of the runs this supervisor claimed (survives kill -9)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from supervisor.errors import ControlPlaneUnavailable
 from supervisor.models import State, StateType
 from tests.actors.harness import start_harness
 from tests.waiting import wait_until
@@ -200,3 +201,59 @@ def test_a_run_whose_claim_failed_is_taken_again_by_a_later_poll(tmp_path):
         h.wait_state(run, StateType.COMPLETED)
     finally:
         h.sup.stop()
+
+
+def test_a_claim_that_landed_but_lost_its_answer_is_asked_again_and_the_run_runs(tmp_path):
+    # Given a control plane that applies the next claim, then loses its answer (a Prefect server
+    # that timed out after writing PENDING: no poll would offer that run again)
+    h = start_harness(tmp_path, [ON_DEMAND])
+    try:
+        run = h.create_run("job")
+        real, claims = h.plane.set_state, []
+
+        def lossy(run_id, state, **kwargs):
+            result = real(run_id, state, **kwargs)
+            if state.type is StateType.PENDING:
+                claims.append(kwargs.get("idempotency_key"))
+                if len(claims) == 1:
+                    raise ControlPlaneUnavailable("timed out after writing")
+            return result
+
+        h.plane.set_state = lossy  # type: ignore[method-assign]
+        h.sup.nudge()
+        # When its actor asks again after a backoff, with the same key
+        for _ in range(10):
+            if h.launcher.processes.get(str(run.id)):
+                break
+            h.advance(1.0)
+        process = h.process(run)
+        assert len(claims) == 2 and claims[0] == claims[1]
+        # Then it runs to its end, once
+        process.exit(0)
+        h.wait_state(run, StateType.COMPLETED)
+        assert [p.spec.run_id for p in h.launcher.launched] == [str(run.id)]
+    finally:
+        h.sup.stop()
+
+
+def test_a_shutdown_does_not_wait_on_a_claim_that_gets_no_answer(tmp_path):
+    # Given a claim the control plane never answers, asked again and again
+    h = start_harness(tmp_path, [ON_DEMAND])
+    stopped = False
+    try:
+        run = h.create_run("job")
+        h.plane.fail_next(1000, only={"set_state"})
+        h.sup.nudge()
+        wait_until(lambda: h.plane.calls.count("set_state") >= 1, message="the first claim")
+        h.advance(1.0)
+        wait_until(lambda: h.plane.calls.count("set_state") >= 2, message="asked again")
+        # When the supervisor stops, its run actor ends without the claim's answer
+        h.plane.heal()
+        h.sup.stop(timeout=10)
+        stopped = True
+        assert h.sup.exit_code == 0 and h.in_flight() == 0
+        assert h.launcher.launched == [] and h.plane.read_run(run.id).state.type in (
+            StateType.SCHEDULED, StateType.PENDING)
+    finally:
+        if not stopped:
+            h.sup.stop()

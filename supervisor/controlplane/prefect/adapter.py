@@ -77,7 +77,8 @@ class PrefectControlPlane:
         self.api_url = section.api_url
         self._ws_token = auth or key
         self._http = PrefectHTTP(section.api_url, timeout=section.timeout,
-                                 headers=auth_headers(key, auth))
+                                 headers=auth_headers(key, auth),
+                                 max_connections=section.max_connections)
         self._clock = clock or Clock()
         self._hostname = hostname or socket.gethostname()
         self._locks = ClaimLocks(self._http)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -108,8 +109,11 @@ class PrefectHTTP:
         headers: Mapping[str, str] | None = None,
         attempts: int = ATTEMPTS,
         transport: httpx.BaseTransport | None = None,
+        max_connections: int = 1,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self._timeout = timeout
+        self._slots = threading.BoundedSemaphore(max_connections)  # held per attempt, not retry
         self._client = httpx.Client(
             base_url=self.api_url + "/",
             timeout=timeout,
@@ -130,6 +134,9 @@ class PrefectHTTP:
         where = f"{method} {self.api_url}/{path}"
         if self._client.is_closed:  # an actor still retrying when the system closed the plane
             raise ControlPlaneUnavailable(f"{where}: the connection to Prefect is closed")
+        if not self._slots.acquire(timeout=self._timeout):
+            raise Retryable(f"Prefect at {self.api_url}: no free connection in {self._timeout:g} s "
+                            f"({where})")
         try:
             response = self._client.request(method, path, json=body, params=params)
         except httpx.TimeoutException:
@@ -137,6 +144,8 @@ class PrefectHTTP:
         except httpx.TransportError as exc:
             raise Retryable(f"cannot reach Prefect at {self.api_url}: {exc or type(exc).__name__}"
                             ) from None
+        finally:
+            self._slots.release()
         status = response.status_code
         if status in RETRYABLE:
             raise Retryable(f"Prefect answered {status} to {where}: {_detail(response)}",

@@ -1,0 +1,45 @@
+"""The Prefect client's own limits, against an httpx.MockTransport (real servers: tests/prefect)."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from supervisor.controlplane.prefect.http import PrefectHTTP
+from tests.waiting import wait_until
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_no_more_requests_at_once_than_max_connections(limit: int) -> None:
+    # Given a server that holds every request until told, and 4 threads calling at once
+    lock, go = threading.Lock(), threading.Event()
+    seen = {"now": 0, "most": 0}
+
+    def server(request: httpx.Request) -> httpx.Response:
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        go.wait(10)
+        with lock:
+            seen["now"] -= 1
+        return httpx.Response(200, json={"ok": True})
+
+    http = PrefectHTTP("http://x/api", timeout=10, transport=httpx.MockTransport(server),
+                       max_connections=limit)
+    threads = [threading.Thread(target=http.call, args=("GET", "health")) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        # When `limit` of them are inside the server
+        wait_until(lambda: seen["now"] == limit, timeout=10, message=f"{limit} in flight")
+        # Then no other gets in while they are (a bounded look: they would within milliseconds)
+        with pytest.raises(AssertionError):
+            wait_until(lambda: seen["now"] > limit, timeout=0.3)
+    finally:
+        go.set()
+        for thread in threads:
+            thread.join(10)
+        http.close()
+    assert seen["most"] == limit and seen["now"] == 0
