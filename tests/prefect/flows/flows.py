@@ -4,7 +4,7 @@ Run with a Prefect venv's Python; the supervisor itself never imports prefect.""
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from prefect import flow, task
@@ -36,7 +36,7 @@ def dies() -> None:
 
 @flow
 def sleeper(ready: str = "") -> None:
-    """Starts a grandchild, then sleeps until it is cancelled."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    """Starts a grandchild, then waits until it is cancelled (both end only by a signal)."""
+    child = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
     Path(ready).write_text(f"{os.getpid()} {child.pid}")
-    time.sleep(600)
+    threading.Event().wait()  # set by nobody: the cancel's signal ends the process
