@@ -8,7 +8,6 @@ The process layer's threads call back with messages; nothing here blocks on anot
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pykka
 
+from actors import run_spec
 from actors.base import STATE_REPORTER, SupervisedActor, SystemContext
 from actors.identity import RunActorId, RunPhase
 from actors.messages import (
@@ -36,8 +36,6 @@ from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.policies import hooks
 from supervisor.process import ExitReason, ExitResult, ProcessSpec, RunProcess
-from supervisor.process.names import FAILURE_VAR
-from supervisor.process.output import last_line
 from supervisor.runkind import launch_for
 from supervisor.settings import DeploymentSettings
 from supervisor.timers import TimerHandle
@@ -46,8 +44,6 @@ logger = logging.getLogger("supervisor.runs")
 
 LAUNCH_RETRY = 2.0
 """s before a flow run's job is read again after the control plane was unavailable."""
-CLAIM_RETRY_CAP = 5.0
-"""s at most between asks of a claim whose answer was lost (the control plane unavailable)."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +84,6 @@ class RunActor(RunPolicies, SupervisedActor):
         self._cancelled_by: str | None = None
         self._engine = False  # Prefect's engine reports this run's states (supervisor.runkind)
         self._timeout: TimerHandle | None = None
-        self._claim_retry: TimerHandle | None = None
-        self._claim_tries = 0
         self._prefix = f"[{deployment.name} {str(run.id)[:8]}]"
         self._publish()
 
@@ -172,20 +166,6 @@ class RunActor(RunPolicies, SupervisedActor):
         else:
             self._go()
 
-    def _claim_unanswered(self, exc: ControlPlaneUnavailable) -> None:
-        """The claim may have landed with its answer lost (a Prefect server that timed out
-        after writing PENDING): then no poll offers the run again and it would stay PENDING.
-        So ask again, with the same idempotency key (a landed claim answers ACCEPT), holding
-        the slot, until the control plane answers; a shutdown meanwhile leaves it to the
-        next start's recovery (the journal knows the claim)."""
-        if self._cancelled_by is not None:
-            self._finish(None)
-            return
-        self._claim_tries += 1
-        delay = min(CLAIM_RETRY_CAP, 0.5 * 2 ** (self._claim_tries - 1))
-        logger.warning("%s claim not answered (%s); asking again in %gs", self._prefix, exc, delay)
-        self._claim_retry = self.tell_later(delay, ClaimAgain())
-
     def _go(self) -> None:
         if self._cancelled_by is not None:
             self._end_unstarted(self._cancelled_state("before it started"))
@@ -202,7 +182,10 @@ class RunActor(RunPolicies, SupervisedActor):
             return
         try:
             launch = launch_for(
-                self.deployment, self.run.id, env=self._environment(), cwd=self._cwd(checkout),
+                self.deployment, self.run.id, env=run_spec.environment(
+                    self.ctx.environment, self.deployment, self.run,
+                    self.ctx.settings.supervisor.log_dir),
+                cwd=run_spec.working_dir(self.deployment, checkout),
                 control_plane=self.ctx.control_plane,
                 flow_python=self.ctx.settings.control_plane.flow_python)
         except ControlPlaneUnavailable as exc:  # the flow run's job is read again shortly
@@ -248,17 +231,17 @@ class RunActor(RunPolicies, SupervisedActor):
 
     def _report_running(self) -> None:
         assert self.process is not None
+        pid = self.process.pid
+        self._report(State.of(StateType.RUNNING, f"pid {pid}"), "running", pid=pid)
+
+    def _report(self, state: State, key: str, **fields: Any) -> None:
+        """Through the state reporter, which answers this actor with `StateReported`."""
         self._tell(
             STATE_REPORTER,
             ReportState(
-                self.run.id,
-                State.of(StateType.RUNNING, f"pid {self.process.pid}"),
-                self._key("running"),
-                reply_to=self.actor_ref,
-                pid=self.process.pid,
-                commit=self.commit,
-                engine=self._engine,
-            )
+                self.run.id, state, self._key(key), reply_to=self.actor_ref,
+                commit=self.commit, engine=self._engine, **fields,
+            ),
         )
 
     def _cancel(self, message: CancelRun) -> None:
@@ -311,42 +294,20 @@ class RunActor(RunPolicies, SupervisedActor):
             self.ctx.metrics.kill_escalations.inc()
         if result.log_truncated:
             self.ctx.metrics.run_logs_truncated.inc()
-        message = result.message
-        if result.state_type is StateType.CANCELLED and self._cancelled_by:
-            message = f"cancelled by {self._cancelled_by}: {result.message}"
-        state = State.of(result.state_type, message, result.state_name)
-        raised = self._raised()
-        if raised is not None and result.reason is ExitReason.EXITED and result.returncode:
-            # The user's code raised: FAILED, as Prefect says. A signal or a command's exit
-            # code says nothing about the code's own verdict: those stay CRASHED.
-            state = State.of(StateType.FAILED, f"{raised} ({result.message})", "Failed")
-        elif self._engine and result.reason is ExitReason.EXITED and result.returncode:
-            # Prefect's engine that could not load the flow says why only in its output
-            last = last_line(self._log_path())
-            if last:
-                state = State.of(state.type, f"{message}; its last output: {last}", state.name)
-        logger.info("%s %s: %s", self._prefix, state.name, message)
+        log_dir = self.ctx.settings.supervisor.log_dir
+        state = run_spec.exit_state(
+            result,
+            cancelled_by=self._cancelled_by,
+            raised=run_spec.raised(self.deployment, self.run, log_dir),
+            engine=self._engine,
+            log_path=self._log_path(),
+        )
+        logger.info("%s %s: %s", self._prefix, state.name, state.message)
         if self._retried(state, result):
             return
         self._report_terminal(state, exit_code=result.returncode)
         if not self._start_hook(state, result.returncode):
             self._ended(state)
-
-    def _failure_file(self) -> Path:
-        return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.failure"
-
-    def _raised(self) -> str | None:
-        """What an entrypoint's user code raised, from the file its child wrote (then removed)."""
-        if self.deployment.entrypoint is None:
-            return None
-        path = self._failure_file()
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read(2000).strip()
-            path.unlink()
-        except OSError:
-            return None
-        return text or None
 
     def _end_unstarted(self, state: State) -> None:
         self._report_terminal(state, exit_code=None)
@@ -356,18 +317,7 @@ class RunActor(RunPolicies, SupervisedActor):
 
     def _report_terminal(self, state: State, exit_code: int | None) -> None:
         self.ctx.metrics.runs_finished.labels(state.type.value).inc()
-        self._tell(
-            STATE_REPORTER,
-            ReportState(
-                self.run.id,
-                state,
-                self._key("terminal"),
-                reply_to=self.actor_ref,
-                exit_code=exit_code,
-                commit=self.commit,
-                engine=self._engine,
-            )
-        )
+        self._report(state, "terminal", exit_code=exit_code)
 
     def _finish(self, state: State | None) -> None:
         self.phase = RunPhase.DONE
@@ -389,23 +339,6 @@ class RunActor(RunPolicies, SupervisedActor):
 
     def _grace(self) -> float:
         return self.ctx.settings.kill_grace_for(self.deployment)
-
-    def _cwd(self, checkout: Path | None) -> Path | None:
-        """A relative `cwd` is taken inside the checkout (settings leave it relative then)."""
-        cwd = self.deployment.cwd
-        if checkout is None or cwd is None:
-            return checkout or cwd
-        return checkout / cwd
-
-    def _environment(self) -> dict[str, str]:
-        env = dict(self.ctx.environment)
-        env.update(self.deployment.env)
-        env["SUPERVISOR_RUN_ID"] = str(self.run.id)
-        env["SUPERVISOR_DEPLOYMENT"] = self.deployment.name
-        env["SUPERVISOR_PARAMETERS"] = json.dumps(self.run.parameters)
-        if self.deployment.entrypoint is not None:
-            env[FAILURE_VAR] = str(self._failure_file())
-        return env
 
     def _output(self, line: str) -> None:
         logger.info("%s %s", self._prefix, line.rstrip("\n"))

@@ -1,11 +1,11 @@
 """The run actor's side of the run policies (supervisor/policies): retry keys and retries, the
-refusals right after a claim (collision, skip_late_after), a claim told to wait, the run's hook,
-and holding a limited deployment's slot until the run's end is reported.
+refusals right after a claim (collision, skip_late_after), a claim told to wait or left
+unanswered, the run's hook, and holding a limited deployment's slot until its end is reported.
 
 A mixin of `RunActor`, so the policies stay out of the actor's own phases: the actor calls
-`_init_policies`, `_key`, `_queued`, `_refused`, `_retried`, `_start_hook`, `_ended` and hands
-these modules' messages to `_on_policy_message`; everything else it provides (declared below,
-for the type checker only).
+`_init_policies`, `_key`, `_claim_unanswered`, `_queued`, `_refused`, `_retried`, `_start_hook`,
+`_ended` and hands these modules' messages to `_on_policy_message`; everything else it provides
+(declared below, for the type checker only).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pykka
 from actors.base import STATE_REPORTER, SystemContext
 from actors.identity import RunPhase
 from actors.messages import PollNow, ProcessExited, ProcessStarted, ReportState
+from supervisor.errors import ControlPlaneUnavailable
 from supervisor.models import OrchestrationResult, OrchestrationStatus, Run, State, StateType
 from supervisor.policies import hooks, lateness, retry
 from supervisor.policies.sections import start_section
@@ -31,6 +32,8 @@ from supervisor.timers import TimerHandle
 logger = logging.getLogger("supervisor.runs")
 
 
+CLAIM_RETRY_CAP = 5.0
+"""s at most between asks of a claim whose answer was lost (the control plane unavailable)."""
 REPORT_WAIT = 10.0
 """Most s a run of a deployment with a concurrency limit keeps its slot after its end, waiting
 for the end's report to land (a control-plane outage must not hold slots for ever)."""
@@ -77,6 +80,8 @@ class RunPolicies:
         self._final: State | None = None
         self._landed = False
         """The run's final report (terminal, or a retry) was answered by the control plane."""
+        self._claim_retry: TimerHandle | None = None
+        self._claim_tries = 0
 
     def _log_path(self) -> Path:
         return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log"
@@ -91,6 +96,20 @@ class RunPolicies:
     def _attempt_starts(self) -> None:
         if self._again:
             start_section(self._log_path(), f"attempt {self.attempt}", self.ctx.clock.now())
+
+    def _claim_unanswered(self, exc: ControlPlaneUnavailable) -> None:
+        """The claim may have landed with its answer lost (a Prefect server that timed out
+        after writing PENDING): then no poll offers the run again and it would stay PENDING.
+        So ask again, with the same idempotency key (a landed claim answers ACCEPT), holding
+        the slot, until the control plane answers; a shutdown meanwhile leaves it to the
+        next start's recovery (the journal knows the claim)."""
+        if self._cancelled_by is not None:
+            self._finish(None)
+            return
+        self._claim_tries += 1
+        delay = min(CLAIM_RETRY_CAP, 0.5 * 2 ** (self._claim_tries - 1))
+        logger.warning("%s claim not answered (%s); asking again in %gs", self._prefix, exc, delay)
+        self._claim_retry = self.tell_later(delay, ClaimAgain())
 
     def _queued(self, claim: OrchestrationResult) -> bool:
         """A claim WAITed for a deployment with a concurrency limit: hold this run's slot here
