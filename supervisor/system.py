@@ -14,12 +14,11 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from actors.base import CANCELLATION_POLLER, SCHEDULE_POLLER, STATE_REPORTER, SystemContext
+from actors.base import SystemContext
 from actors.board import StatusBoard, resolve
 from actors.messages import CancelRequested, PollNow, Shutdown
 from actors.run_source import OneRun, SchedulePolling
@@ -27,6 +26,7 @@ from actors.supervisor_actor import SupervisorActor
 from supervisor.clock import Clock
 from supervisor.controlplane.port import ControlPlane
 from supervisor.errors import DeploymentNotFound, SupervisorAlreadyRunning, SupervisorError
+from supervisor.health import judge
 from supervisor.lease import hold_lease, lease_path
 from supervisor.metrics import Metrics
 from supervisor.models import StateType
@@ -245,41 +245,10 @@ class Supervisor:
         return self.board.tree()
 
     def health(self) -> tuple[bool, str]:
+        """(healthy, why): see supervisor/health.py."""
         if self._stopped.is_set():
             return False, "stopped"
-        sup = self.settings.supervisor
-        intervals = {CANCELLATION_POLLER: sup.cancel_poll_interval}
-        if self._execute is None:
-            intervals[SCHEDULE_POLLER] = sup.poll_interval
-        now = self._ctx.clock.now() if self._ctx else None
-        reporter = self.board.get(STATE_REPORTER)
-        queued = int((reporter["owns"].get("pending") if reporter else None) or 0)
-        since = self._ctx.outage.since(queued) if self._ctx else None
-        if since is not None:  # one steady answer through an outage, whatever the retries do
-            return False, self._unavailable(since, queued)
-        problems, stale = [], []
-        for name, interval in intervals.items():
-            entry = self.board.get(name)
-            if entry is None:
-                problems.append(f"{name} has not started")
-            elif entry["state"] != "running":
-                problems.append(f"{name} is {entry['state']}")
-            elif entry.get("failing"):
-                problems.append(f"{name} cannot reach the control plane: {entry['last_error']}")
-            elif entry["last_tick"] is None or (
-                now is not None and (now - entry["last_tick"]).total_seconds() > 3 * interval + 5
-            ):
-                stale.append(name)
-                problems.append(f"{name} has not ticked recently")
-        waiting = self._ctx.outage.waiting_since() if self._ctx else None
-        if stale and len(stale) == len(problems) and waiting is not None:
-            return False, self._unavailable(waiting, queued)  # stale because a call hangs
-        return (not problems, "; ".join(problems) or "ok")
-
-    @staticmethod
-    def _unavailable(since: datetime, queued: int) -> str:
-        when = f"{since:%Y-%m-%d %H:%M:%S}Z"
-        return f"control plane unavailable since {when}, {queued} reports queued"
+        return judge(self.board, self.settings, self._ctx, polls_schedules=self._execute is None)
 
     def runs_in_flight(self) -> list[dict[str, Any]]:
         runs = []

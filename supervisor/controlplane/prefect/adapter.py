@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.clock import Clock
-from supervisor.controlplane.prefect import wire
+from supervisor.controlplane.prefect import queries, wire
 from supervisor.controlplane.prefect.claims import ClaimLocks
 from supervisor.controlplane.prefect.deployments import PrefectDeployments
 from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, auth_headers
@@ -51,7 +51,6 @@ from supervisor.settings import ControlPlaneSection, DeploymentSettings
 logger = logging.getLogger("supervisor.prefect")
 
 SUPPORTED_MAJORS = ("2", "3")
-PAGE = 200  # Prefect's largest page
 
 
 class PrefectControlPlane:
@@ -178,11 +177,12 @@ class PrefectControlPlane:
             found = self._http.call("POST", "deployments/get_scheduled_flow_runs", {
                 "deployment_ids": [str(i) for i in ids],
                 "scheduled_before": wire.iso(before),
-                "limit": min(limit, PAGE),
+                "limit": min(limit, queries.PAGE),
             })
         if self._pool is not None:
             seen = {d["id"] for d in found}
-            found += [d for d in self._pool.read(before, min(limit, PAGE)) if d["id"] not in seen]
+            pooled = self._pool.read(before, min(limit, queries.PAGE))
+            found += [d for d in pooled if d["id"] not in seen]
         self._locks.release_due()
         if not found:
             return []
@@ -193,12 +193,7 @@ class PrefectControlPlane:
     def read_cancelling_runs(self, run_ids: Collection[uuid.UUID]) -> list[Run]:
         """Both forms: type CANCELLING, and 2.x's legacy CANCELLED named "Cancelling"."""
         ids = [str(r) for r in dict.fromkeys(run_ids)]
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(ids), PAGE):
-            found += self._http.call("POST", "flow_runs/filter", {"flow_runs": {
-                "id": {"any_": ids[start:start + PAGE]},
-                "state": {"type": {"any_": ["CANCELLING", "CANCELLED"]}},
-            }})
+        found = queries.by_ids(self._http, ids, queries.state_criteria([StateType.CANCELLING]))
         return [r for r in self._runs(found) if r.state.type is StateType.CANCELLING]
 
     def read_run(self, run_id: uuid.UUID) -> Run:
@@ -230,24 +225,14 @@ class PrefectControlPlane:
             ids = self._deployments.known_ids()
         if not ids and supervisor is None:
             return []
-        criteria: dict[str, Any] = {}
+        criteria: dict[str, Any] = {} if states is None else queries.state_criteria(states)
         if ids:
             criteria["deployment_id"] = {"any_": [str(i) for i in ids]}
-        if states is not None:
-            types = {s.value for s in states}
-            if StateType.CANCELLING in states:
-                types.add(StateType.CANCELLED.value)  # 2.x's legacy "Cancelling"
-            criteria["state"] = {"type": {"any_": sorted(types)}}
-        if supervisor is not None:
-            claimed = [str(r) for r in self.journal.runs_of(supervisor)]
-            if not claimed:
-                return []
-            found = []
-            for start in range(0, len(claimed), PAGE):
-                found += self._filter({**criteria, "id": {"any_": claimed[start:start + PAGE]}},
-                                      PAGE)
+        if supervisor is None:
+            found = queries.newest(self._http, criteria, limit)
         else:
-            found = self._filter(criteria, limit)
+            claimed = [str(r) for r in self.journal.runs_of(supervisor)]
+            found = queries.by_ids(self._http, claimed, criteria) if claimed else []
         runs = self._runs(found)
         if states is not None:
             runs = [r for r in runs if r.state.type in states]
@@ -262,17 +247,6 @@ class PrefectControlPlane:
             return True
         holder = self._locks.holder(run.id)
         return holder is None or holder == supervisor
-
-    def _filter(self, criteria: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        while len(found) < limit:
-            page = self._http.call("POST", "flow_runs/filter", {
-                "flow_runs": criteria, "sort": "EXPECTED_START_TIME_DESC",
-                "limit": min(PAGE, limit - len(found)), "offset": len(found)})
-            found += page
-            if len(page) < PAGE:
-                break
-        return found
 
     def read_states(self, run_id: uuid.UUID) -> list[State]:
         found = self._http.call("GET", "flow_run_states/", flow_run_id=str(run_id))

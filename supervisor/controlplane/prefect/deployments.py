@@ -20,14 +20,13 @@ from typing import Any
 from supervisor.clock import Clock
 from supervisor.controlplane.prefect import wire
 from supervisor.controlplane.prefect.http import NotFound, PrefectHTTP, Refused
+from supervisor.controlplane.prefect.queries import PAGE
 from supervisor.errors import ControlPlaneError, DeploymentNotFound
 from supervisor.models import DeploymentInfo
 from supervisor.schedules import describe, next_slot
 from supervisor.settings import DeploymentSettings
 
 logger = logging.getLogger("supervisor.prefect")
-
-PAGE = 200  # Prefect's largest page
 
 
 def flow_directory(deployment: DeploymentSettings) -> Path:
