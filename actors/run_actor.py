@@ -198,18 +198,10 @@ class RunActor(RunPolicies, SupervisedActor):
             self._end_unstarted(State.of(StateType.CRASHED, f"could not start: {exc}"))
             return
         self._engine = launch.engine
-        spec = ProcessSpec(
-            run_id=str(self.run.id),
-            argv=launch.argv,
-            cwd=launch.cwd,
-            env=launch.env,
-            log_path=self._log_path(),
-            kill_grace=self._grace(),
-        )
+        spec = ProcessSpec(run_id=str(self.run.id), argv=launch.argv, cwd=launch.cwd,
+                           env=launch.env, log_path=self._log_path(), kill_grace=self._grace())
         self._attempt_starts()
-        ref = self.actor_ref
-        root = self.parent
-        run_id = self.run.id
+        ref, root, run_id = self.actor_ref, self.parent, self.run.id
 
         def exited(result: ExitResult) -> None:
             try:
