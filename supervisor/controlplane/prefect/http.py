@@ -132,13 +132,18 @@ class PrefectHTTP:
 
     def _once(self, method: str, path: str, body: Any, params: Mapping[str, Any] | None) -> Any:
         where = f"{method} {self.api_url}/{path}"
+        closed = ControlPlaneUnavailable(f"{where}: the connection to Prefect is closed")
         if self._client.is_closed:  # an actor still retrying when the system closed the plane
-            raise ControlPlaneUnavailable(f"{where}: the connection to Prefect is closed")
+            raise closed
         if not self._slots.acquire(timeout=self._timeout):
             raise Retryable(f"Prefect at {self.api_url}: no free connection in {self._timeout:g} s "
                             f"({where})")
         try:
             response = self._client.request(method, path, json=body, params=params)
+        except RuntimeError:  # httpx's "client has been closed": closed while this one waited
+            if self._client.is_closed:
+                raise closed from None
+            raise
         except httpx.TimeoutException:
             raise Retryable(f"Prefect at {self.api_url} did not answer in time ({where})") from None
         except httpx.TransportError as exc:
