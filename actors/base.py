@@ -104,8 +104,18 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def handed_back(self) -> tuple[Any, ...]:
         """After a death in a handler: the messages its restarted self must get (pykka drops a
-        dead actor's inbox). None by default; the state reporter hands back its queue."""
+        dead actor's inbox). None by default; the state reporter hands back its queue, a storage
+        puller its runs' requests."""
         return ()
+
+    def inbox_of(self, kinds: type | tuple[type, ...]) -> list[Any]:
+        """Empties this (dead) actor's inbox: the messages of `kinds`, in order; the rest go."""
+        taken = []
+        while not self.actor_inbox.empty():  # only this thread takes from it
+            message = self.actor_inbox.get().message
+            if isinstance(message, kinds):
+                taken.append(message)
+        return taken
 
     # pykka lifecycle ------------------------------------------------------------------------------
 

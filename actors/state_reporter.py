@@ -37,6 +37,10 @@ BATCH = 500
 """Reports sent in one batch at most (one transaction holds the database's write lock)."""
 
 
+_HANDED_BACK = (ReportState, Drain)
+"""What a dead reporter's inbox holds for its successor (its own timers' messages it re-arms)."""
+
+
 @dataclass(frozen=True)
 class _Retry:
     pass
@@ -65,11 +69,7 @@ class StateReporterActor(SupervisedActor):
         (pykka drops a dead actor's inbox), goes to the new one before anything sent since."""
         held: list[Any] = list(self._queue)
         self._queue.clear()  # stopping() must not call them undelivered
-        while not self.actor_inbox.empty():  # only this thread takes from it
-            message = self.actor_inbox.get().message
-            if not isinstance(message, _Retry | _Flush):
-                held.append(message)
-        return tuple(held)
+        return (*held, *self.inbox_of(_HANDED_BACK))
 
     def stopping(self) -> None:
         if self._retry is not None:

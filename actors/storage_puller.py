@@ -106,6 +106,12 @@ class StoragePullerActor(SupervisedActor):
         super().on_failure(exception_type, exception_value, traceback)
         self._shutdown()
 
+    def handed_back(self) -> tuple[Any, ...]:
+        """Died of a bug: the runs waiting for a pull and the requests still in the inbox go to
+        the restarted puller (else those runs would wait in PREPARING for ever)."""
+        waiting, self._waiting = self._waiting, []
+        return (*waiting, *self.inbox_of((PrepareCheckout, ReleaseCheckout)))
+
     def _shutdown(self) -> None:
         """Kill a running git and answer waiting runs (never leave one hanging). Run holds stay
         on disk: runs still executing keep their snapshots across a restart of this actor."""

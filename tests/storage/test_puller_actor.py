@@ -5,13 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from actors.messages import CheckoutFailed, CheckoutReady, PrepareCheckout, ReleaseCheckout
+from actors.messages import (
+    CheckoutFailed,
+    CheckoutReady,
+    ChildFailed,
+    PrepareCheckout,
+    ReleaseCheckout,
+)
+from actors.storage_puller import StoragePullerActor
+from supervisor.settings import StorageSettings
+from supervisor.storage import storage_key
 from tests.storage.repos import RemoteRepo, git
 from tests.storage.rig import Rig
 from tests.waiting import wait_until
@@ -251,3 +261,44 @@ def test_with_real_timers_a_new_commit_arrives_by_itself(
         assert (Path(first.path) / "flow.py").read_text() == "VERSION = 1\n"  # still held
     finally:
         rig.stop()
+
+
+def test_a_puller_that_dies_hands_its_runs_requests_to_its_successor(
+    rig: Rig, remote: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a puller (with a parent) whose first pull is in progress: a run waits for it
+    gate = tmp_path / "gate"
+    gated = tmp_path / "gatedbin" / "git"
+    gated.parent.mkdir()
+    gated.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *fetch*) while [ ! -e {gate} ]; do sleep 0.01; done;; esac\n'
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    gated.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gated.parent}:{os.environ['PATH']}")
+    settings = StorageSettings(url=remote.url)
+    name = storage_key(settings)
+    puller = StoragePullerActor.start(name, rig.ctx, rig.inbox, settings)
+    rig.refs.append(puller)
+    wait_until(lambda: rig.owns(name).get("pulling"), 10, message="pulling")
+    waiting, queued = uuid.uuid4(), uuid.uuid4()
+    puller.tell(PrepareCheckout(waiting, rig.inbox))
+    # When a handler dies of a bug while another run's request waits in the inbox
+    die = threading.Event()
+
+    def bug(self: StoragePullerActor, run_id: uuid.UUID) -> None:
+        die.wait(10)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(StoragePullerActor, "_release", bug)
+    puller.tell(ReleaseCheckout(uuid.uuid4()))
+    puller.tell(PrepareCheckout(queued, rig.inbox))
+    die.set()
+    # Then its parent gets both requests to hand to the restarted puller, oldest first
+    failed = rig.reply()
+    gate.touch()
+    assert isinstance(failed, ChildFailed), failed
+    assert failed.handed_back == (
+        PrepareCheckout(waiting, rig.inbox), PrepareCheckout(queued, rig.inbox)
+    )
