@@ -84,11 +84,13 @@ class TestPrefectContract(ControlPlaneContract):
         """Six claimers at once are six supervisors: on 3.x that is a Postgres-backed server's
         job (postgres.shared_server). A SQLite-backed 3.4.25 server stalled for 60-120 s
         ("database is locked") in 5 of 15 tries of this race (2 of 12 with the claimers on two
-        connections; 0 of 12 on one)."""
+        connections; 0 of 12 on one). Each claimer has a connection of its own, as six
+        supervisors would."""
         with shared_server(prefect_server) as (server, _):
             wipe(server.api_url)
             section = ControlPlaneSection(kind="prefect", api_url=server.api_url,
-                                          journal=tmp_path / "race.journal.db", timeout=30.0)
+                                          journal=tmp_path / "race.journal.db", timeout=30.0,
+                                          max_connections=6)  # they race on the server
             plane = PrefectControlPlane(section)
             try:
                 super().test_racing_claims_one_winner(plane)
