@@ -7,6 +7,7 @@ turns both into a `ChildFailed` message to its parent, so the root sees every de
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -63,6 +64,16 @@ class SystemContext:
     @property
     def clock(self) -> Clock:
         return self.scheduler.clock
+
+
+def tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> Callable[[], None]:
+    """A timer's tell: an actor that stopped before its timer fired wants nothing any more."""
+
+    def tell() -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(message)
+
+    return tell
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -160,8 +171,7 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def tell_later(self, delay: float, message: Any) -> TimerHandle:
         """Send this actor `message` after `delay` seconds (time as a message, never a sleep)."""
-        ref = self.actor_ref
-        return self.ctx.scheduler.call_later(delay, lambda: ref.tell(message))
+        return self.ctx.scheduler.call_later(delay, tell_quietly(self.actor_ref, message))
 
     def arm_tick(self, interval: float, jitter: float = 0.0) -> None:
         """(Re-)arm the periodic Tick; called after each tick so ticks never pile up."""

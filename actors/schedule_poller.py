@@ -13,7 +13,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import SystemContext
+from actors.base import SystemContext, tell_quietly
 from actors.messages import PollNow, RunDue, Tick
 from actors.polling import PollerActor
 from supervisor.timers import TimerHandle
@@ -104,8 +104,7 @@ class SchedulePollerActor(PollerActor):
             else:
                 message = RunDue(run)
                 self._timers[run.id] = self.ctx.scheduler.call_later(
-                    delay,
-                    lambda m=message: root.tell(m),  # type: ignore[misc, union-attr]
+                    delay, tell_quietly(root, message)  # type: ignore[arg-type]
                 )
         self.ctx.board.own(self.name, timers=len(self._timers), last_read=len(runs))
 

@@ -54,8 +54,8 @@ def _run(handle: TimerHandle) -> None:
         return
     try:
         handle.callback()
-    except Exception:  # a dead actor's tell, say: the timer thread must survive it
-        logger.debug("timer callback failed", exc_info=True)
+    except Exception:  # a bug: the timer thread must survive it, and the log must show it
+        logger.exception("timer callback %r failed", handle.callback)
 
 
 class ThreadScheduler:
