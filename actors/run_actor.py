@@ -7,6 +7,7 @@ The process layer's threads call back with messages; nothing here blocks on anot
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from dataclasses import asdict, dataclass
@@ -315,7 +316,8 @@ class RunActor(RunPolicies, SupervisedActor):
         self.phase = RunPhase.DONE
         if self.puller is not None:
             self._tell(self.puller, ReleaseCheckout(self.run.id))
-        self.parent.tell(RunFinished(self.run.id, state))  # type: ignore[union-attr]
+        with contextlib.suppress(pykka.ActorDeadError):  # after a hard stop: nobody to tell
+            self.parent.tell(RunFinished(self.run.id, state))  # type: ignore[union-attr]
         self.ctx.board.remove(self.name)
         self.stop()
 

@@ -326,6 +326,13 @@ class SupervisorActor(SupervisedActor):
         self._on_stopped(self._exit_code, self._error)
         self.stop()
 
+    def stopping(self) -> None:
+        """Stopped from outside (a hard stop: `Supervisor.stop` timed out): the children go too,
+        or their threads would outlive the system (and keep the interpreter from exiting).
+        Trees still ending keep their deadlines (the system keeps the scheduler for them)."""
+        self._children.stop_all()
+        self._children.join(CHILDREN_STOP)
+
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         """The root itself died (a bug): end every tree at once, stop, and say so."""
         super().on_failure(exception_type, exception_value, traceback)

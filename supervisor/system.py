@@ -78,6 +78,7 @@ class Supervisor:
         self._held = contextlib.ExitStack()  # the name's lease, while we run
         self._trees: weakref.WeakSet[Any] = weakref.WeakSet()  # runs' processes, until collected
         self._trees_lock = threading.Lock()
+        self._timers_kept: Scheduler | None = None  # after a hard stop, until the trees end
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -131,10 +132,28 @@ class Supervisor:
     def _launch(self, spec: Any, **callbacks: Any) -> Any:
         """Start a run's tree with its deadlines on our scheduler, and remember it until it is
         done: `_close` must not stop the timers of a tree still ending."""
-        tree = start_process(spec, scheduler=self._scheduler, **callbacks)
+        on_exit = callbacks.pop("on_exit", None)
+
+        def exited(result: Any) -> None:
+            try:
+                if on_exit is not None:
+                    on_exit(result)
+            finally:
+                self._close_timers_after_trees()
+
+        tree = start_process(spec, scheduler=self._scheduler, on_exit=exited, **callbacks)
         with self._trees_lock:
             self._trees.add(tree)
         return tree
+
+    def _close_timers_after_trees(self) -> None:
+        """After a hard stop, the last tree to end closes the scheduler it kept running."""
+        with self._trees_lock:
+            scheduler = self._timers_kept
+            if scheduler is None or any(not tree.done for tree in self._trees):
+                return
+            self._timers_kept = None
+        scheduler.close()
 
     def _take_lease(self, path: os.PathLike[str], on: str) -> bool:
         """Hold the name's lease (see supervisor/lease.py); True when we may recover its runs.
@@ -208,7 +227,9 @@ class Supervisor:
         if self._scheduler is not None:
             with self._trees_lock:
                 ending = sum(not tree.done for tree in self._trees)
-            if ending:  # a hard stop: their grace and drain deadlines must still fire
+                if ending:  # a hard stop: their grace and drain deadlines must still fire
+                    self._timers_kept = self._scheduler
+            if ending:
                 logger.warning("%d run trees still ending; their timers keep running", ending)
             else:
                 self._scheduler.close()

@@ -7,18 +7,19 @@ real process trees as it drives the actors.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from supervisor.clock import FakeClock
+from supervisor.clock import Clock, FakeClock
 from supervisor.controlplane.memory import MemoryControlPlane
 from supervisor.models import StateType
 from supervisor.process import runtime
 from supervisor.system import Supervisor
-from supervisor.timers import ManualScheduler
+from supervisor.timers import ManualScheduler, ThreadScheduler
 from tests.actors.harness import make_settings
 from tests.waiting import wait_until
 
@@ -145,3 +146,32 @@ def test_a_manual_clock_given_to_the_system_drives_the_kill_grace_of_real_trees(
         assert "SIGKILL after the 300s grace" in (final.state.message or ""), final.state.message
     finally:
         sup.stop(timeout=20)
+
+
+def test_a_hard_stop_leaves_the_timers_to_a_tree_still_ending_then_closes_them(tmp_path):
+    # Given a supervisor whose run ignores SIGTERM, with a 2 s grace
+    timers = ThreadScheduler(name="test-hard-stop-timers")
+    plane = MemoryControlPlane(Clock())
+    ignore = ("import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              "print('up', flush=True); signal.pause()")
+    job = {"name": "stubborn", "command": [sys.executable, "-c", ignore], "kill_grace": 2}
+    sup = Supervisor(make_settings(tmp_path, [job]), control_plane=plane, scheduler=timers,
+                     environment=dict(os.environ))
+    sup.start()
+    run = plane.create_run("stubborn", {}, Clock().now())
+    sup.nudge()
+    pid = wait_until(lambda: plane.read_run(run.id).pid, 30, message="running")
+    log = sup.settings.supervisor.log_dir / f"{run.id}.log"
+    wait_until(lambda: log.exists() and "up" in log.read_text(), 30, message="ignoring SIGTERM")
+    # When it is stopped hard, before the grace is over
+    sup.stop(timeout=0.1)
+    # Then the timers keep running for the tree's SIGKILL, and close once it has ended
+    assert not _gone(pid) and timer_threads() == ["test-hard-stop-timers"]
+    actors = [t.name for t in threading.enumerate() if re.fullmatch(r"\w+Actor-\d+", t.name)]
+    assert actors == [], "the actors' threads must not outlive a hard stop"
+    wait_until(lambda: _gone(pid), 30, message="killed after its grace")
+    wait_until(lambda: timer_threads() == [], 30, message="the timers closed")
+
+
+def timer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "test-hard-stop-timers"]
