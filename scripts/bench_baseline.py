@@ -2,7 +2,10 @@
 
 - `popen_to_exec`: from the Popen call to the child's own stamp (the same stamp command the runs
   execute), so the child's start-up is in the baseline and cancels out of `launch_overhead_ms`;
-- `popen_pool_drain`: N runs of `true` through a pool of `width` threads, each Popen + wait.
+- `popen_pool_drain`: N runs of `true` through a pool of `width` threads, each Popen + wait;
+- `popen_sleepers`: N sleeping children started by `width` threads, each kept as the supervisor
+  keeps a run (its Popen, stdout pipe and a pidfd): the floor under "N sleeping runs: all
+  executing", since every spawn copies the growing descriptor table.
 """
 
 from __future__ import annotations
@@ -43,6 +46,36 @@ def popen_pool_drain(count: int, width: int) -> float:
     elapsed = time.monotonic() - t0
     assert not any(codes)
     return elapsed
+
+
+def popen_sleepers(argv: tuple[str, ...], count: int, width: int = 2) -> float:
+    """Seconds from the first Popen until the last of `count` sleeping children is executing
+    (its stamp); all are then killed and reaped."""
+    kept: list[tuple[subprocess.Popen[bytes], int]] = []
+
+    def one(_: int) -> None:
+        proc = subprocess.Popen([*argv, "sleep"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, start_new_session=True)
+        kept.append((proc, os.pidfd_open(proc.pid)))
+
+    t0 = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            list(pool.map(one, range(count)))
+        stamps = []
+        for proc, _ in kept:
+            assert proc.stdout is not None
+            stamp = parse_stamp(proc.stdout.readline().decode())
+            assert stamp is not None
+            stamps.append(stamp[0])
+    finally:
+        for proc, fd in kept:
+            proc.kill()
+            proc.wait()
+            os.close(fd)
+            if proc.stdout is not None:
+                proc.stdout.close()
+    return max(stamps) - t0
 
 
 def machine() -> dict[str, Any]:

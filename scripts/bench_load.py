@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psutil
-from bench_baseline import popen_pool_drain
+from bench_baseline import popen_pool_drain, popen_sleepers
 from bench_system import cookie_carriers, running_system
 
 from supervisor.models import StateType
@@ -37,10 +37,11 @@ def _cpu_at(due: float) -> float:
 
 def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
     """`count` sleeping runs at once: start all, RSS/threads/CPU of this process, cancel all."""
+    out: dict[str, Any] = {"runs": count, "popen_start_all_s": round(
+        popen_sleepers(stamp, count), 3)}  # the floor, first: RSS is read after it
     me = psutil.Process()
     rss_before = me.memory_info().rss
     deployment = {"name": "sleeper", "command": [*stamp, "sleep"], "kill_grace": 5.0}
-    out: dict[str, Any] = {"runs": count}
     with running_system([deployment], limit=count) as system:
         runs, due = _due_at(system, "sleeper", count, lead=_lead(count))
         cpu_at_due = _cpu_at(due)
