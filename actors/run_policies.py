@@ -46,8 +46,9 @@ class ReportWaitOver:
 
 @dataclass(frozen=True)
 class ClaimAgain:
-    """The claim was told to WAIT: the deployment's concurrency is taken (by another process
-    sharing the control plane, or by a run whose end is still being reported)."""
+    """Claim again: the claim was told to WAIT (the deployment's concurrency is taken, by
+    another process sharing the control plane or by a run whose end is still being reported),
+    or its answer was lost (see `_claim_unanswered`)."""
 
 
 class RunPolicies:

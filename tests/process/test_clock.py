@@ -6,6 +6,7 @@ drain that an escapee holds open is forced closed when the clock passes the drai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -51,24 +52,29 @@ def test_sigkill_comes_exactly_when_the_manual_clock_passes_the_grace():
     # Given a tree of three processes ignoring SIGTERM, started on a manual clock
     timers = ManualScheduler()
     started = python("ignores_term.py", "2", scheduler=timers)
-    started.wait_line("child ", 2)
-    pids = pids_in(started.wait_line("ready"), "ready") + pids_in(started.lines, "child ")
-    wait_until(lambda: sorted(started.alive()) == sorted(pids), 10, message="3 processes")
-    # When it is cancelled with a 5 s grace, its deadline is 5 s away on that clock
-    started.run.terminate(grace=5)
-    wait_until(lambda: timers.pending() == [5.0], 10, message="the grace deadline")
-    # Then after 4.9 s nothing is killed: the tree is whole and the run is not done
-    timers.advance(4.9)
-    flush_worker()
-    assert timers.pending() == [pytest.approx(0.1)]
-    assert sorted(started.alive()) == sorted(pids) and not started.run.done
-    # And once the clock passes the grace, SIGKILL ends the whole tree
-    timers.advance(0.2)
-    result_on(started, timers)
-    result = started.result()
-    assert result.escalated and (result.returncode, result.signal_name) == (-9, "SIGKILL")
-    assert result.message == "cancelled: SIGTERM ignored, SIGKILL after the 5s grace"
-    assert result.reason is ExitReason.CANCELLED and started.alive() == []
+    try:
+        started.wait_line("child ", 2)
+        pids = pids_in(started.wait_line("ready"), "ready") + pids_in(started.lines, "child ")
+        wait_until(lambda: sorted(started.alive()) == sorted(pids), 10, message="3 processes")
+        # When it is cancelled with a 5 s grace, its deadline is 5 s away on that clock
+        started.run.terminate(grace=5)
+        wait_until(lambda: timers.pending() == [5.0], 10, message="the grace deadline")
+        # Then after 4.9 s nothing is killed: the tree is whole and the run is not done
+        timers.advance(4.9)
+        flush_worker()
+        assert timers.pending() == [pytest.approx(0.1)]
+        assert sorted(started.alive()) == sorted(pids) and not started.run.done
+        # And once the clock passes the grace, SIGKILL ends the whole tree
+        timers.advance(0.2)
+        result_on(started, timers)
+        result = started.result()
+        assert result.escalated and (result.returncode, result.signal_name) == (-9, "SIGKILL")
+        assert result.message == "cancelled: SIGTERM ignored, SIGKILL after the 5s grace"
+        assert result.reason is ExitReason.CANCELLED and started.alive() == []
+    finally:  # a failed step must not leave three SIGTERM-proof processes to the leak check
+        for pid in started.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_held_output_is_forced_closed_when_the_manual_clock_passes_the_drain():
