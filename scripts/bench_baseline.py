@@ -10,11 +10,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -46,6 +49,17 @@ def popen_pool_drain(count: int, width: int) -> float:
     elapsed = time.monotonic() - t0
     assert not any(codes)
     return elapsed
+
+
+def popen_sleepers_apart(argv: tuple[str, ...], count: int) -> float:
+    """`popen_sleepers` in a process of its own: its 5,000 children and their descriptors leave
+    nothing in the bench's process (in it, the next burst's CPU intermittently tripled)."""
+    code = ("import sys, json; from bench_baseline import popen_sleepers; "
+            "print(popen_sleepers(tuple(json.loads(sys.argv[1])), int(sys.argv[2])))")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(argv), str(count)],
+                          cwd=Path(__file__).parent, capture_output=True, text=True, check=True,
+                          timeout=300)
+    return float(done.stdout.split()[-1])
 
 
 def popen_sleepers(argv: tuple[str, ...], count: int, width: int = 2) -> float:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psutil
-from bench_baseline import popen_pool_drain, popen_sleepers
+from bench_baseline import popen_pool_drain, popen_sleepers_apart
 from bench_system import cookie_carriers, running_system
 
 from supervisor.models import StateType
@@ -38,7 +38,7 @@ def _cpu_at(due: float) -> float:
 def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
     """`count` sleeping runs at once: start all, RSS/threads/CPU of this process, cancel all."""
     out: dict[str, Any] = {"runs": count, "popen_start_all_s": round(
-        popen_sleepers(stamp, count), 3)}  # the floor, first: RSS is read after it
+        popen_sleepers_apart(stamp, count), 3)}  # the floor, in a process of its own
     me = psutil.Process()
     rss_before = me.memory_info().rss
     deployment = {"name": "sleeper", "command": [*stamp, "sleep"], "kill_grace": 5.0}
