@@ -221,10 +221,9 @@ def test_a_full_disk_is_named_in_the_failure(
     assert "code pull failed: " in reply.message and "disk full (ENOSPC)" in reply.message
 
 
-def test_a_run_released_while_waiting_for_a_pull_gets_no_checkout(
-    rig: Rig, remote: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A git whose fetch waits for a gate file: the first pull stays in progress until we say.
+def gated_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `git` first on PATH whose fetch waits until the returned file exists: a pull stays in
+    progress until the test says."""
     gate = tmp_path / "gate"
     gated = tmp_path / "gatedbin" / "git"
     gated.parent.mkdir()
@@ -235,6 +234,13 @@ def test_a_run_released_while_waiting_for_a_pull_gets_no_checkout(
     )
     gated.chmod(0o755)
     monkeypatch.setenv("PATH", f"{gated.parent}:{os.environ['PATH']}")
+    return gate
+
+
+def test_a_run_released_while_waiting_for_a_pull_gets_no_checkout(
+    rig: Rig, remote: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = gated_fetch(tmp_path, monkeypatch)
     name, puller = rig.start(url=remote.url)
     wait_until(lambda: rig.owns(name).get("pulling"), 10, message="pulling")
     cancelled = uuid.uuid4()
@@ -267,16 +273,7 @@ def test_a_puller_that_dies_hands_its_runs_requests_to_its_successor(
     rig: Rig, remote: RemoteRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a puller (with a parent) whose first pull is in progress: a run waits for it
-    gate = tmp_path / "gate"
-    gated = tmp_path / "gatedbin" / "git"
-    gated.parent.mkdir()
-    gated.write_text(
-        "#!/bin/sh\n"
-        f'case "$*" in *fetch*) while [ ! -e {gate} ]; do sleep 0.01; done;; esac\n'
-        f'exec {shutil.which("git")} "$@"\n'
-    )
-    gated.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{gated.parent}:{os.environ['PATH']}")
+    gate = gated_fetch(tmp_path, monkeypatch)
     settings = StorageSettings(url=remote.url)
     name = storage_key(settings)
     puller = StoragePullerActor.start(name, rig.ctx, rig.inbox, settings)
