@@ -34,6 +34,11 @@ def make_settings(tmp: Path, deployments: list[dict[str, Any]], **supervisor: An
     return parse_settings(data, tmp / "supervisor.toml", env={})
 
 
+WAIT = 15.0
+"""s a harness wait allows: a loaded 2-core host (CI, xdist, a Prefect server beside) has taken
+over 5 s to carry a cancel through poller, actor, process and reporter."""
+
+
 @dataclass
 class Harness:
     clock: FakeClock
@@ -68,7 +73,7 @@ class Harness:
         when = self.clock.now() + timedelta(seconds=in_seconds)
         return self.plane.create_run(deployment, parameters, when)
 
-    def process(self, run: Run, timeout: float = 5.0) -> FakeProcess:
+    def process(self, run: Run, timeout: float = WAIT) -> FakeProcess:
         return wait_until(
             lambda: self.launcher.processes.get(str(run.id)),
             timeout,
@@ -81,7 +86,7 @@ class Harness:
     def wait_state(self, run: Run, *types: StateType) -> Run:
         return wait_until(
             lambda: (r := self.plane.read_run(run.id)).state.type in types and r,
-            5,
+            WAIT,
             message=f"{run.id} in {types}",
         )
 

@@ -24,10 +24,7 @@ def test_reports_made_during_an_outage_land_once_it_ends(tmp_path):
         reporter = lambda: h.sup.board.get("state-reporter")  # noqa: E731
         wait_until(lambda: reporter()["owns"].get("pending") == 1, message="report held back")
         # When time passes (backoff timers fire), the terminal report lands
-        for _ in range(60):
-            if reporter()["owns"].get("pending") == 0:
-                break
-            h.advance(1.0)
+        h.advance_until(lambda: reporter()["owns"].get("pending") == 0, step=1.0)
         assert h.state(run) is StateType.COMPLETED
         types = [s.type for s in h.plane.read_states(run.id)]
         assert types.count(StateType.COMPLETED) == 1
@@ -78,10 +75,7 @@ def test_a_wait_answer_to_running_is_proposed_again_after_its_delay(tmp_path, mo
         wait_until(lambda: answered, message="RUNNING answered WAIT")
         assert h.state(run) is StateType.PENDING
         # When the delay passes, RUNNING is proposed again and lands
-        for _ in range(20):
-            if h.state(run) is StateType.RUNNING:
-                break
-            h.advance(1.0)
+        h.advance_until(lambda: h.state(run) is StateType.RUNNING, step=1.0)
         assert h.state(run) is StateType.RUNNING
     finally:
         h.sup.stop()

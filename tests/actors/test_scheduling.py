@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from supervisor.errors import ControlPlaneUnavailable
+from supervisor.errors import ControlPlaneError, ControlPlaneUnavailable
 from supervisor.models import State, StateType
 from tests.actors.harness import start_harness
 from tests.waiting import wait_until
@@ -50,7 +50,7 @@ def test_due_runs_start_oldest_first_and_never_beyond_the_limit(tmp_path):
         for run in runs[1:]:
             h.process(run).exit(0)
         wait_until(lambda: all(h.state(r) is StateType.COMPLETED for r in runs))
-        assert h.in_flight() == 0
+        wait_until(lambda: h.in_flight() == 0, message="slots freed (the root hears it apart)")
         assert h.sup.board.get("supervisor")["owns"]["waiting"] == 0
     finally:
         h.sup.stop()
@@ -77,6 +77,8 @@ def test_slots_are_all_free_after_mixed_outcomes(tmp_path):
             elif run is cancelled:
                 h.plane.request_cancel(run.id)
                 h.sup.nudge()
+                # before the clock moves: else its 30 s timeout may end it first (TimedOut)
+                wait_until(lambda r=run: h.process(r).terminations, message="cancel delivered")
             elif run is timed_out:  # its timer may be armed just after RUNNING is seen
                 h.advance_until(lambda r=run: h.state(r) is StateType.FAILED, step=30)
         expected = {
@@ -184,18 +186,16 @@ def test_a_finished_run_offered_again_by_a_lagging_control_plane_is_not_run_twic
 
 
 def test_a_run_whose_claim_failed_is_taken_again_by_a_later_poll(tmp_path):
-    # Given a claim that fails once (the control plane is briefly unavailable)
+    # Given a claim the control plane refuses once (an error the actor does not ask again:
+    # a claim whose answer was lost is asked again by its actor, see the next test)
     h = start_harness(tmp_path, [ON_DEMAND])
     try:
         run = h.create_run("job")
-        h.plane.fail_next(1, only={"set_state"})
+        h.plane.fail_next(1, ControlPlaneError("memory: refused"), only={"set_state"})
         h.sup.nudge()
         # When a later poll offers it again, it is claimed and run
-        for _ in range(10):
-            if h.launcher.processes.get(str(run.id)):
-                break
-            h.advance(1.0)
-        process = h.process(run)  # (the loop above may outrun the re-claim: wait for it)
+        h.advance_until(lambda: h.launcher.processes.get(str(run.id)), step=1.0)
+        process = h.process(run)
         assert h.plane.calls.count("set_state") >= 2  # the failed claim, then the good one
         process.exit(0)
         h.wait_state(run, StateType.COMPLETED)
@@ -222,10 +222,7 @@ def test_a_claim_that_landed_but_lost_its_answer_is_asked_again_and_the_run_runs
         h.plane.set_state = lossy  # type: ignore[method-assign]
         h.sup.nudge()
         # When its actor asks again after a backoff, with the same key
-        for _ in range(10):
-            if h.launcher.processes.get(str(run.id)):
-                break
-            h.advance(1.0)
+        h.advance_until(lambda: h.launcher.processes.get(str(run.id)), step=1.0)
         process = h.process(run)
         assert len(claims) == 2 and claims[0] == claims[1]
         # Then it runs to its end, once

@@ -123,10 +123,8 @@ def test_control_plane_outage_backs_off_and_recovers_without_restarts(tmp_path):
         h.plane.fail_next(
             5, ControlPlaneUnavailable("database is locked"), only={"read_scheduled_runs"}
         )
-        for _ in range(300):  # the poller re-arms in its own thread: give it many small steps
-            h.advance(0.5)
-            if str(run.id) in h.launcher.processes:
-                break
+        # the poller re-arms in its own thread: small steps until it has read the run
+        h.advance_until(lambda: str(run.id) in h.launcher.processes, step=0.5, timeout=30)
         h.process(run).exit(0)
         h.wait_state(run, StateType.COMPLETED)
         assert h.sup.board.get("schedule-poller")["restarts"] == 0
