@@ -331,9 +331,6 @@ class RunActor(RunPolicies, SupervisedActor):
     def _cancelled_state(self, when: str) -> State:
         return State.of(StateType.CANCELLED, f"cancelled by {self._cancelled_by} {when}")
 
-    def _grace(self) -> float:
-        return self.ctx.settings.kill_grace_for(self.deployment)
-
     def _output(self, line: str) -> None:
         logger.info("%s %s", self._prefix, line.rstrip("\n"))
 

@@ -68,7 +68,6 @@ class RunPolicies:
         def _tell(self, sibling: str, message: Any) -> None: ...
         def _finish(self, state: State | None) -> None: ...
         def _end_unstarted(self, state: State) -> None: ...
-        def _grace(self) -> float: ...
         def _publish(self) -> None: ...
 
     def _init_policies(self, run: Run, refusal: str | None) -> None:
@@ -83,6 +82,10 @@ class RunPolicies:
         """The run's final report (terminal, or a retry) was answered by the control plane."""
         self._claim_retry: TimerHandle | None = None
         self._claim_tries = 0
+
+    def _grace(self) -> float:
+        """The deployment's kill grace: for the run's tree and its hooks alike."""
+        return self.ctx.settings.kill_grace_for(self.deployment)
 
     def _log_path(self) -> Path:
         return self.ctx.settings.supervisor.log_dir / f"{self.run.id}.log"
