@@ -7,6 +7,7 @@ Process-wide, so opt-in: the CLI switches it on; embedding code may.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 
@@ -16,10 +17,19 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 
 
-def _prctl(option: int, arg: object) -> bool:
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """Opened once: the end sequence asks `is_subreaper` per batch of ends, and a dlopen per ask
+    was a tenth of that sequence's CPU in a burst."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
+        return ctypes.CDLL(None, use_errno=True)
     except OSError:
+        return None
+
+
+def _prctl(option: int, arg: object) -> bool:
+    libc = _libc()
+    if libc is None:
         return False
     if libc.prctl(option, arg, 0, 0, 0) != 0:
         log.warning("prctl(%d) failed: %s", option, os.strerror(ctypes.get_errno()))
