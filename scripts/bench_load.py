@@ -18,7 +18,7 @@ from bench_system import cookie_carriers, running_system
 from supervisor.models import StateType
 
 
-def _due_at(system: Any, deployment: str, count: int, lead: float) -> tuple[list[Any], float]:
+def due_at(system: Any, deployment: str, count: int, lead: float) -> tuple[list[Any], float]:
     """Create `count` runs all due `lead` s from now; (runs, T as a monotonic time)."""
     due_real = time.time() + lead
     due_mono = due_real - (time.time() - time.monotonic())
@@ -43,7 +43,7 @@ def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
     rss_before = me.memory_info().rss
     deployment = {"name": "sleeper", "command": [*stamp, "sleep"], "kill_grace": 5.0}
     with running_system([deployment], limit=count) as system:
-        runs, due = _due_at(system, "sleeper", count, lead=_lead(count))
+        runs, due = due_at(system, "sleeper", count, lead=lead_for(count))
         cpu_at_due = _cpu_at(due)
         if not system.recorder.wait("ready", count, timeout=120):
             raise RuntimeError(f"only {system.recorder.ready} of {count} runs started")
@@ -89,7 +89,7 @@ def _cancel_all(client: Any, run_ids: list[Any]) -> None:
     client._txn(lambda c: [sqlite_runs.cancel(c, i, now) for i in run_ids], write=True)
 
 
-def _lead(count: int) -> float:
+def lead_for(count: int) -> float:
     """s between creating `count` runs (one write each, ~0.3 ms) and their due time."""
     return 4.0 + count / 1000
 
@@ -119,7 +119,7 @@ def burst(count: int, limit: int) -> dict[str, Any]:
     """`count` runs of `true` due at once through `limit` slots, vs a bare Popen pool."""
     baseline = popen_pool_drain(count, limit)
     with running_system([{"name": "true", "command": ["true"]}], limit=limit) as system:
-        runs, due = _due_at(system, "true", count, lead=_lead(count))
+        runs, due = due_at(system, "true", count, lead=lead_for(count))
         cpu_at_due = _cpu_at(due)
         if not system.plane.wait_terminal(count, timeout=300):
             raise RuntimeError(f"only {len(system.plane.ended)} of {count} runs ended")

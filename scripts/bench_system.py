@@ -233,9 +233,11 @@ def running_system(
     *,
     ops: bool = False,
     ready: dict[str, tuple[str, ...]] | None = None,
+    launcher: Callable[..., Any] | None = None,
     **supervisor: Any,
 ) -> Iterator[System]:
-    """A fresh supervisor on a fresh database; on exit, stopped and checked for leftovers."""
+    """A fresh supervisor on a fresh database; on exit, stopped and checked for leftovers.
+    `launcher` replaces the recorder's real one (which then records nothing)."""
     folder = Path(tempfile.mkdtemp(prefix="supervisor-bench-"))
     data = {
         "supervisor": {"name": "bench", "database": "state.db", "log_dir": "logs", **supervisor},
@@ -248,7 +250,8 @@ def running_system(
     plane = RecordingPlane(settings.supervisor.database)
     recorder = Recorder(ready)
     sup = Supervisor(
-        settings, subreaper=True, ops_api=ops, control_plane=plane, launcher=recorder.launch
+        settings, subreaper=True, ops_api=ops, control_plane=plane,
+        launcher=launcher or recorder.launch,
     )
     sup.start()
     client = LocalControlPlane(settings.supervisor.database)
