@@ -208,7 +208,10 @@ def test_ctrl_c_ends_a_follow_quietly_with_130(cli):
     with cli.popen("logs", str(run_id), "--follow") as follower:
         try:
             out = StreamReader(follower.stdout)
+            err = StreamReader(follower.stderr)  # type: ignore[arg-type]
             wait_until(lambda: out.text() == "waiting\n", timeout=20, message="the log")
+            # the log is copied before the waiting line is said: interrupt after both
+            wait_until(lambda: "; waiting" in err.text(), timeout=20, message="the waiting line")
             follower.send_signal(signal.SIGINT)
             assert follower.wait(timeout=20) == 130
         finally:
@@ -216,9 +219,8 @@ def test_ctrl_c_ends_a_follow_quietly_with_130(cli):
                 follower.kill()
                 follower.wait()
         out.join()
-        assert follower.stderr is not None
         # the run was never started: the one line saying so, nothing about the interrupt
-        assert follower.stderr.read().endswith("; waiting\n")
+        assert err.join().endswith("; waiting\n")
 
 
 def _says_waiting_then_exits_130_on_ctrl_c(cli: Cli, *argv: str, run_id: uuid.UUID) -> str:
