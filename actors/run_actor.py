@@ -213,8 +213,8 @@ class RunActor(RunPolicies, SupervisedActor):
         self.phase = RunPhase.RUNNING
         echo = self._output if self.ctx.echo_runs else None  # output belongs in the run's log
         self.process = self.ctx.launch(spec, on_output=echo, on_exit=exited)
-        if self.process.done:  # could not start: ProcessExited is on its way
-            return
+        if self.process.pid is None:  # could not start: ProcessExited is on its way
+            return  # (a quick process may be done already, and it did run: report it)
         self.ctx.metrics.runs_started.inc()
         root.tell(ProcessStarted(run_id, self.process))  # type: ignore[union-attr]
         self._report_running()

@@ -81,6 +81,9 @@ class FakeLauncher:
         self.cannot_start: dict[str, str] = {}
         self.on_launch: Callable[[ProcessSpec], None] | None = None
         """Called as a process starts: a test's way into the moment between claim and start."""
+        self.exit_at_start: int | None = None
+        """Processes exit with this code before the launch returns (a real child can be that
+        quick: its end sequence may finish before `start_process` returns)."""
 
     def __call__(
         self,
@@ -96,6 +99,8 @@ class FakeLauncher:
         self.launched.append(process)
         if spec.run_id in self.cannot_start:
             process.fail_start(self.cannot_start[spec.run_id])
+        elif self.exit_at_start is not None:
+            process.exit(self.exit_at_start)
         return process
 
     def live(self) -> list[FakeProcess]:

@@ -33,6 +33,24 @@ def test_reports_made_during_an_outage_land_once_it_ends(tmp_path):
         h.sup.stop()
 
 
+def test_a_process_that_ended_before_its_launch_returned_was_still_running(tmp_path):
+    h = start_harness(tmp_path, [{"name": "job", "command": ["prog"]}])
+    try:
+        # Given a process so quick that it has ended (and is reaped) when its launch returns
+        h.launcher.exit_at_start = 0
+        run = h.create_run("job")
+        h.sup.nudge()
+        ended = h.wait_state(run, StateType.COMPLETED)
+        # Then it started: RUNNING landed before its end, with its start time (not "could not
+        # start", which would leave the run without either)
+        assert [s.type for s in h.plane.read_states(run.id)][-2:] == [
+            StateType.RUNNING, StateType.COMPLETED]
+        assert ended.start_time is not None and ended.pid is not None
+        wait_until(lambda: h.in_flight() == 0)
+    finally:
+        h.sup.stop()
+
+
 def test_a_reporter_that_dies_is_restarted_and_no_report_is_lost(tmp_path):
     h = start_harness(tmp_path, [{"name": "job", "command": ["prog"]}], limit=2)
     try:
