@@ -2,7 +2,8 @@
 
 - `popen_to_exec`: from the Popen call to the child's own stamp (the same stamp command the runs
   execute), so the child's start-up is in the baseline and cancels out of `launch_overhead_ms`;
-- `popen_pool_drain`: N runs of `true` through a pool of `width` threads, each Popen + wait;
+- `popen_pool_drain`: N runs of `true` through a pool of `width` threads, each Popen + wait
+  (and the children's own CPU, for the burst's budget);
 - `popen_sleepers`: N sleeping children started by `width` threads, each kept as the supervisor
   keeps a run (its Popen, stdout pipe and a pidfd): the floor under "N sleeping runs: all
   executing", since every spawn copies the growing descriptor table.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -37,18 +39,25 @@ def popen_to_exec(argv: tuple[str, ...], n: int) -> list[float]:
     return samples
 
 
-def popen_pool_drain(count: int, width: int) -> float:
-    """Seconds for a pool of `width` threads to run `true` `count` times."""
+def popen_pool_drain(count: int, width: int) -> tuple[float, float]:
+    """(seconds, the children's own CPU seconds) for a pool of `width` threads to run `true`
+    `count` times."""
 
     def one(_: int) -> int:
         return subprocess.Popen(["true"], stdin=subprocess.DEVNULL).wait()
 
-    t0 = time.monotonic()
+    children0, t0 = _children_cpu(), time.monotonic()
     with ThreadPoolExecutor(max_workers=width) as pool:
         codes = list(pool.map(one, range(count)))
     elapsed = time.monotonic() - t0
     assert not any(codes)
-    return elapsed
+    return elapsed, _children_cpu() - children0
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def popen_sleepers_apart(argv: tuple[str, ...], count: int) -> float:

@@ -2,7 +2,8 @@
 bare Popen pool, beside what two parts every run needs cost alone.
 
 On C cores a drain cannot take less than (the children's CPU + the supervisor's CPU) / C, so
-within `ratio` x the pool's wall time W the supervisor may spend at most
+within `ratio` x the pool's wall time W (the burst's own baseline, with its children's CPU)
+the supervisor may spend at most
 (ratio · W · C - children's CPU) / N a run. The two parts are measured without the actors:
 the process layer (start, watch, reap and verify a tree, as a subreaper) from `width` threads,
 and the three state writes of a run (claim, RUNNING, terminal) in batches of `width`, the best
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import os
 import queue
-import resource
 import tempfile
 import threading
 import time
@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from bench_baseline import popen_pool_drain
-from bench_load import due_at, lead_for
+from bench_load import cpu_seconds, due_at, lead_for
 from bench_system import running_system
 
 from supervisor.controlplane.batch import Proposal
@@ -36,30 +35,14 @@ from supervisor.process.subreaper import disable_subreaper, enable_subreaper, is
 from supervisor.settings import DeploymentSettings
 
 
-def _cpu() -> float:
-    usage = psutil.Process().cpu_times()
-    return usage.user + usage.system
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def pool_with_children(count: int, width: int) -> tuple[float, float]:
-    """(wall s, the children's own CPU s) of the bare Popen pool."""
-    before = _children_cpu()
-    wall = popen_pool_drain(count, width)
-    return wall, _children_cpu() - before
-
-
 def process_layer(count: int, width: int) -> tuple[float, float]:
     """(wall s, this process's CPU s): `count` trees of `true` through the process layer from
     `width` threads, each waiting for its exit result (tree reaped and verified)."""
     was = is_subreaper()
     if not was:
         enable_subreaper()
-    folder = Path(tempfile.mkdtemp(prefix="supervisor-bench-budget-"))
+    logs = tempfile.TemporaryDirectory(prefix="supervisor-bench-budget-")
+    folder = Path(logs.name)
     env = dict(os.environ)
     next_run = iter(range(count))
     lock = threading.Lock()
@@ -78,14 +61,15 @@ def process_layer(count: int, width: int) -> tuple[float, float]:
             done.wait()
 
     try:
-        cpu0, t0 = _cpu(), time.monotonic()
+        cpu0, t0 = cpu_seconds(), time.monotonic()
         threads = [threading.Thread(target=worker) for _ in range(width)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        return time.monotonic() - t0, _cpu() - cpu0
+        return time.monotonic() - t0, cpu_seconds() - cpu0
     finally:
+        logs.cleanup()
         if not was:
             disable_subreaper()
 
@@ -93,24 +77,25 @@ def process_layer(count: int, width: int) -> tuple[float, float]:
 def state_writes(count: int, batch: int) -> float:
     """This process's CPU s for `count` runs' claim, RUNNING and terminal states, in batches of
     `batch` proposals a transaction, on a fresh SQLite control plane."""
-    folder = Path(tempfile.mkdtemp(prefix="supervisor-bench-budget-"))
-    plane = LocalControlPlane(folder / "state.db")
+    folder = tempfile.TemporaryDirectory(prefix="supervisor-bench-budget-")
+    plane = LocalControlPlane(Path(folder.name) / "state.db")
     try:
         plane.register_deployments([DeploymentSettings(name="true", command=["true"])])
         now = datetime.now(UTC)
         runs = [plane.create_run("true", {}, now).id for _ in range(count)]
         steps = ((StateType.PENDING, {"supervisor": "bench"}), (StateType.RUNNING, {"pid": 1}),
                  (StateType.COMPLETED, {"exit_code": 0}))
-        cpu0 = _cpu()
+        cpu0 = cpu_seconds()
         for kind, fields in steps:
             for at in range(0, count, batch):
                 plane.set_states([
                     Proposal(run, State.of(kind, "budget"), f"{kind.value}:{run}", **fields)
                     for run in runs[at:at + batch]
                 ])
-        return _cpu() - cpu0
+        return cpu_seconds() - cpu0
     finally:
         plane.close()
+        folder.cleanup()
 
 
 def without_processes(count: int, limit: int) -> float:
@@ -137,20 +122,22 @@ def without_processes(count: int, limit: int) -> float:
                             launcher=launch) as system:
             _, due = due_at(system, "fake", count, lead=lead_for(count))
             time.sleep(max(0.0, due - time.monotonic()))  # a bench, not a test
-            cpu0 = _cpu()
+            cpu0 = cpu_seconds()
             if not system.plane.wait_terminal(count, timeout=300):
                 raise RuntimeError(f"only {len(system.plane.ended)} of {count} runs ended")
-            return _cpu() - cpu0
+            return cpu_seconds() - cpu0
     finally:
         ending.put(None)
         exiter.join()
 
 
-def budget(count: int, width: int, ratio: float = 1.5) -> dict[str, Any]:
-    """What `ratio` leaves the supervisor a run, and what the process layer and the state writes
-    cost a run alone (ms of CPU)."""
+def budget(burst: dict[str, Any], ratio: float = 1.5) -> dict[str, Any]:
+    """What `ratio` leaves the supervisor a run of `burst` (bench_load.burst's result: its Popen
+    pool and that pool's children's CPU), and what the process layer, the state writes and the
+    system without processes cost a run alone (ms of CPU), at the same size and width."""
+    count, width = burst["runs"], burst["limit"]
+    wall, children = burst["baseline_s"], burst["baseline_children_cpu_s"]
     cores = psutil.cpu_count() or 1
-    wall, children = pool_with_children(count, width)
     layer_wall, layer_cpu = process_layer(count, width)
     writes = state_writes(count, width)
     actors = without_processes(count, width)

@@ -32,7 +32,7 @@ def due_at(system: Any, deployment: str, count: int, lead: float) -> tuple[list[
 def _cpu_at(due: float) -> float:
     """This process's CPU seconds at the monotonic time `due` (sleeps until then)."""
     time.sleep(max(0.0, due - time.monotonic()))  # a bench, not a test
-    return _cpu()
+    return cpu_seconds()
 
 
 def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def scale(stamp: tuple[str, ...], count: int, window: float) -> dict[str, Any]:
         cpu_at_due = _cpu_at(due)
         if not system.recorder.wait("ready", count, timeout=120):
             raise RuntimeError(f"only {system.recorder.ready} of {count} runs started")
-        out["start_cpu_s"] = round(_cpu() - cpu_at_due, 3)  # less at the mercy of neighbours
+        out["start_cpu_s"] = round(cpu_seconds() - cpu_at_due, 3)  # less at the mercy of neighbours
         stamps = [t.stamp[0] for t in system.recorder.traces.values() if t.stamp]
         out["start_all_s"] = round(max(stamps) - due, 3)
         for run in runs:
@@ -110,21 +110,22 @@ def cost_per_run(counts: tuple[int, ...], limit: int) -> dict[str, Any]:
     return out
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
+    """This process's CPU seconds so far (user + system)."""
     usage = psutil.Process().cpu_times()
     return usage.user + usage.system
 
 
 def burst(count: int, limit: int) -> dict[str, Any]:
     """`count` runs of `true` due at once through `limit` slots, vs a bare Popen pool."""
-    baseline = popen_pool_drain(count, limit)
+    baseline, children_cpu = popen_pool_drain(count, limit)
     with running_system([{"name": "true", "command": ["true"]}], limit=limit) as system:
         runs, due = due_at(system, "true", count, lead=lead_for(count))
         cpu_at_due = _cpu_at(due)
         if not system.plane.wait_terminal(count, timeout=300):
             raise RuntimeError(f"only {len(system.plane.ended)} of {count} runs ended")
         drain = system.plane.last_terminal() - due
-        cpu = _cpu() - cpu_at_due
+        cpu = cpu_seconds() - cpu_at_due
         reaped = max(t.ended_at for t in system.recorder.traces.values() if t.ended_at) - due
         completed = sum(
             1 for t in system.recorder.traces.values() if t.result and t.result.returncode == 0
@@ -135,6 +136,7 @@ def burst(count: int, limit: int) -> dict[str, Any]:
         "drain_s": round(drain, 3),
         "last_reaped_s": round(reaped, 3),
         "baseline_s": round(baseline, 3),
+        "baseline_children_cpu_s": round(children_cpu, 3),
         "ratio": round(drain / baseline, 3),
         "cpu_s": round(cpu, 3),
         "completed": completed,
